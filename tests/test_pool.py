@@ -105,6 +105,13 @@ def plan(mode: str, **limits) -> SandboxPlan:
     return SandboxPlan(mode=mode, limits=Limits(**limits), slot=SLOT)
 
 
+def bound_under_tmp(sandbox: SandboxPlan) -> list[str]:
+    """The top folders of /tmp that hold read-only binds (a checkout under /tmp): never wiped."""
+    argv = sandbox.command(0, 1)
+    targets = [argv[i + 2] for i, opt in enumerate(argv) if opt == "--ro-bind"]
+    return sorted({t.split("/")[2] for t in targets if t.startswith("/tmp/")})
+
+
 def last_json(session: Session) -> dict:
     return json.loads(session.output.text().strip().splitlines()[-1])
 
@@ -153,7 +160,7 @@ def test_next_submission_sees_nothing_of_the_previous_one(zygote, ending):
     second.close()
     assert reply["status"] == "ok", reply
     seen = last_json(second)
-    assert seen["tmp"] == [] and seen["home"] == [] and seen["shm"] == [], seen
+    assert seen["tmp"] == bound_under_tmp(zygote.plan) and seen["home"] == [] and seen["shm"] == [], seen
     assert seen["ipc"] == {"shm": [], "msg": [], "sem": []}, seen
     assert seen["keys"] == [], seen
     assert not seen["allclose"] and not seen["np"] and not seen["builtins"], seen
@@ -169,7 +176,8 @@ def test_fresh_sandboxes_are_isolated_the_same_way(sandbox_mode):
     with Session(plan(sandbox_mode), ["numpy"]) as second:
         assert cell(second, REPORT_WHAT_IS_LEFT)["status"] == "ok"
     seen = last_json(second)
-    assert seen["tmp"] == [] and seen["home"] == [] and seen["shm"] == [] and seen["keys"] == [], seen
+    assert seen["tmp"] == bound_under_tmp(plan(sandbox_mode)) and seen["home"] == [] and seen["shm"] == [], seen
+    assert seen["keys"] == [], seen
 
 
 def test_runtimes_run_as_the_slot_uid_in_a_session_of_their_own(zygote, sandbox_mode):

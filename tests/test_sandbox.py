@@ -134,6 +134,31 @@ def test_private_tmp_per_session(sandbox_mode):
     assert not Path("/tmp/leak.txt").exists()
 
 
+def test_read_only_folders_under_the_hosts_tmp_stay_visible(sandbox_mode, tmp_path):
+    """A checkout (interpreter, data) under /tmp must not vanish behind the sandbox's private /tmp."""
+    shared = tmp_path / "datos"
+    shared.mkdir()
+    (shared / "x.txt").write_text("público")
+    for folder in [shared, *shared.parents]:
+        if folder == Path("/tmp"):
+            break
+        folder.chmod(0o755)
+    plan = SandboxPlan(mode=sandbox_mode, limits=Limits(), readonly_dirs=[shared])
+    with Session(plan, preload=["numpy"]) as session:
+        reply = session.request({"op": "cell", "index": 0, "source": textwrap.dedent(f"""
+            print(open({str(shared / 'x.txt')!r}).read())
+            try:
+                open({str(shared / 'y.txt')!r}, 'w')
+            except OSError as exc:
+                import errno
+                print(errno.errorcode[exc.errno])
+        """)}, 20)
+    assert reply["status"] == "ok", reply
+    content, refusal = session.output.text().split()
+    assert content == "público" and refusal in ("EROFS", "EACCES")
+    assert not (shared / "y.txt").exists()
+
+
 def test_disk_is_bounded(sandbox_mode):
     reply = run_cell(sandbox_mode, """
         written = 0

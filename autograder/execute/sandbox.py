@@ -52,6 +52,9 @@ INSECURE_WARNING = (
 )
 
 
+_SET_UP_BEFORE_BINDS = {"/", "/tmp", "/dev", "/proc", SANDBOX_HOME}
+
+
 def _parent_dirs(mounts: list[str]) -> list[str]:
     """``--dir`` options (mode 0755) for every missing ancestor of the mount points.
 
@@ -64,7 +67,7 @@ def _parent_dirs(mounts: list[str]) -> list[str]:
     for target in targets:
         for parent in reversed(Path(target).parents):
             p = str(parent)
-            if p != "/" and p not in mounted and p not in parents and not p.startswith("/usr"):
+            if p not in _SET_UP_BEFORE_BINDS and p not in mounted and p not in parents and not p.startswith("/usr"):
                 parents.append(p)
     out: list[str] = []
     for p in parents:
@@ -233,19 +236,21 @@ class SandboxPlan:
             mounts += ["--ro-bind", str(DATA_DIR), f"{SANDBOX_DATA}/data"]
         for extra in self.readonly_dirs:
             mounts += ["--ro-bind", str(extra), str(extra)]
-        args += _parent_dirs(mounts) + mounts
         args += ["--proc", "/proc"]
         if self.gpu:
             args += ["--dev-bind", "/dev", "/dev", "--ro-bind-try", "/sys", "/sys"]
         else:
             args += ["--dev", "/dev"]
+        # The private /tmp comes before the binds: the interpreter or the data may live under the
+        # host's /tmp (a fresh clone in CI), and a later tmpfs would hide them.
         args += [
             "--size", str(self.limits.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
             "--size", str(self.limits.tmp_mb * 1024 * 1024), "--perms", "0777", "--tmpfs", SANDBOX_HOME,
             # a private /dev/shm (shm_open, torch's DataLoader workers); with the GPU, never the host's
             "--size", str(self.limits.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/dev/shm",
-            "--chdir", SANDBOX_HOME,
         ]
+        args += _parent_dirs(mounts) + mounts
+        args += ["--chdir", SANDBOX_HOME]
         for key, value in self.environment().items():
             args += ["--setenv", key, value]
         if self.mode == MODE_ROOT:

@@ -40,6 +40,7 @@ import gc
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import stat
@@ -82,6 +83,7 @@ class Zygote:
         self.child_code: int | None = None  # exit code (negative: signal) once it ended
         self.handlers: dict[int, object] = {}
         self.wipe_dirs: dict[str, int] = {}  # folder -> its mode at start
+        self.kept: dict[str, bool] = {}  # binds inside the wiped folders (True) and their parents (False)
         self.pid_namespace = False
 
     # -- start ----------------------------------------------------------------
@@ -103,6 +105,9 @@ class Zygote:
         for folder in ("/tmp", home, "/dev/shm"):
             if folder and os.path.isdir(folder) and not os.path.islink(folder):
                 self.wipe_dirs[folder] = stat.S_IMODE(os.stat(folder).st_mode)
+        # the interpreter or the data can be bound under /tmp (a checkout there): never wipe those
+        binds = [m for m in _mount_points() if any(m.startswith(f.rstrip("/") + "/") for f in self.wipe_dirs)]
+        self.kept = {parent: False for m in binds for parent in _parents(m)} | dict.fromkeys(binds, True)
         problems = self.clean()  # every runtime finds the same empty folders, the first one too
         if problems:
             raise RuntimeError("; ".join(problems))
@@ -245,7 +250,7 @@ class Zygote:
         """Wipe what a process could leave for the next one; list what could not be wiped."""
         problems: list[str] = []
         for folder, mode in self.wipe_dirs.items():
-            problems += _empty_folder(folder)
+            problems += _empty_folder(folder, self.kept)
             try:
                 if os.stat(folder).st_uid == os.getuid():
                     os.chmod(folder, mode)
@@ -257,19 +262,41 @@ class Zygote:
         return problems
 
 
-def _remove(path: str) -> None:
+def _mount_points() -> list[str]:
+    """Every mount point this process sees (``/proc/self/mountinfo``, octal escapes decoded)."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as fh:
+        fields = [line.split() for line in fh]
+    decode = re.compile(r"\\([0-7]{3})")
+    return [decode.sub(lambda m: chr(int(m.group(1), 8)), f[4]) for f in fields if len(f) > 4]
+
+
+def _parents(path: str) -> list[str]:
+    out = []
+    while (parent := os.path.dirname(path)) != path:
+        out.append(parent)
+        path = parent
+    return out
+
+
+def _remove(path: str, kept: dict[str, bool]) -> None:
+    if path in kept:  # a bind is left alone; a folder on the way to one is emptied of the rest
+        if kept[path]:
+            return
+        for name in os.listdir(path):
+            _remove(os.path.join(path, name), kept)
+        return
     st = os.lstat(path)
     if stat.S_ISDIR(st.st_mode):
         if stat.S_IMODE(st.st_mode) & 0o700 != 0o700:
             os.chmod(path, 0o700)  # made unreadable or unwritable by the runtime
         for name in os.listdir(path):
-            _remove(os.path.join(path, name))
+            _remove(os.path.join(path, name), kept)
         os.rmdir(path)
     else:
         os.unlink(path)  # files, symlinks (never followed), fifos, sockets
 
 
-def _empty_folder(folder: str) -> list[str]:
+def _empty_folder(folder: str, kept: dict[str, bool]) -> list[str]:
     problems = []
     try:
         names = os.listdir(folder)
@@ -277,10 +304,10 @@ def _empty_folder(folder: str) -> list[str]:
         return [f"{folder}: {exc}"]
     for name in names:
         try:
-            _remove(os.path.join(folder, name))
+            _remove(os.path.join(folder, name), kept)
         except (OSError, RecursionError) as exc:
             problems.append(f"{os.path.join(folder, name)}: {type(exc).__name__}: {exc}")
-    if not problems and os.listdir(folder):
+    if not problems and any(os.path.join(folder, n) not in kept for n in os.listdir(folder)):
         problems.append(f"{folder} no quedó vacío")
     return problems
 
