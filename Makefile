@@ -10,8 +10,8 @@ demo: setup
 
 # Installs everything, then runs the linter and the whole test suite.
 test: setup
-	.venv/bin/ruff check autograder reference_impl solutions tests benchmarks
+	.venv/bin/ruff check autograder reference_impl solutions tests benchmarks scripts
 	.venv/bin/python -m pytest -q; s=$$?; if [ $$s -eq 5 ]; then echo 'no tests collected'; exit 0; fi; exit $$s
 
 lint: setup
-	.venv/bin/ruff check autograder reference_impl solutions tests benchmarks
+	.venv/bin/ruff check autograder reference_impl solutions tests benchmarks scripts
