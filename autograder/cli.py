@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -77,19 +78,26 @@ def _grade_one(course: Course, assignment: str, submissions: Path, out: Path, *,
                         TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[failures]}"),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
                         disable=quiet)
-    failures = 0
+    failures = hangs = 0
+    started = time.monotonic()
     with progress:
         task = progress.add_task(assignment, total=None, rate="", failures="")
 
         def start(total: int) -> None:
+            nonlocal started
+            started = time.monotonic()  # the rate counts from the first submission, not from start-up
             progress.update(task, completed=0, total=total)
 
         def hook(result, done: int, total: int) -> None:
-            nonlocal failures
+            nonlocal failures, hangs
+            why = _needs_attention(result)
             failures += result.status.value != "graded"
-            elapsed = progress.tasks[0].elapsed or 1e-9
-            progress.update(task, completed=done, total=total, rate=f"{done / elapsed * 60:.1f}/min",
-                            failures=f"{failures} sin calificar" if failures else "")
+            hangs += bool(why) and result.status.value == "graded"
+            parts = [f"{failures} {'sin calificar' if lang == 'es' else 'not gradable'}" if failures else "",
+                     f"{hangs} {'con cuelgue o caída' if lang == 'es' else 'with a hang or crash'}" if hangs else ""]
+            rate = done / max(time.monotonic() - started, 1e-9) * 60
+            progress.update(task, completed=done, total=total, rate=f"{rate:.1f}/min",
+                            failures=" · ".join(p for p in parts if p))
 
         try:
             summary = grade_batch(spec, submissions, out, options, progress=hook, on_start=start)
@@ -102,21 +110,67 @@ def _grade_one(course: Course, assignment: str, submissions: Path, out: Path, *,
     return summary
 
 
+FULL_TABLE_MAX = 40  # above this many students the summary shows the class, not every row (grades.csv has them)
+ATTENTION_MAX = 25
+
+
+def _needs_attention(result) -> str:
+    """Why a graded submission deserves a look (not gradable, a hang, a crash), or ""."""
+    if result.status.value != "graded":
+        return result.status.value
+    hung = {c.status.value for c in result.checks} | {c.status for c in result.cells}
+    return ", ".join(s for s in ("timeout", "crash") if s in hung)
+
+
 def _summary_table(summary, spec, lang: str) -> None:
-    table = Table(title=f"{spec.id} · semilla {summary.info.seed} · {summary.info.sandbox}")
-    table.add_column("estudiante" if lang == "es" else "student")
-    for q in spec.questions:
-        table.add_column(q.id, justify="right")
-    table.add_column("total", justify="right")
-    table.add_column("estado" if lang == "es" else "status")
-    for r in sorted(summary.graded, key=lambda r: r.student):
-        scores = r.question_scores()
-        table.add_row(r.student, *[f"{scores.get(q.id, (0, 0))[0]:g}" for q in spec.questions],
-                      f"{r.score:g}/{r.max_score:g}", r.status.value)
-    console.print(table)
+    es = lang == "es"
+    graded = sorted(summary.graded, key=lambda r: r.student)
+    title = f"{spec.id} · {'semilla' if es else 'seed'} {summary.info.seed} · {summary.info.sandbox}"
+    if len(graded) <= FULL_TABLE_MAX:
+        table = Table(title=title)
+        table.add_column("estudiante" if es else "student")
+        for q in spec.questions:
+            table.add_column(q.id, justify="right")
+        table.add_column("total", justify="right")
+        table.add_column("estado" if es else "status")
+        for r in graded:
+            scores = r.question_scores()
+            table.add_row(r.student, *[f"{scores.get(q.id, (0, 0))[0]:g}" for q in spec.questions],
+                          f"{r.score:g}/{r.max_score:g}", r.status.value)
+        console.print(table)
+    elif graded:  # a big class: per question, then the submissions that need a look
+        table = Table(title=title)
+        for i, col in enumerate(("pregunta", "media", "nota máxima", "sin puntos") if es else
+                                ("question", "mean", "full marks", "no points")):
+            table.add_column(col, justify="right" if i else "left")
+        for q in [*spec.questions, None]:
+            got = [r.question_scores().get(q.id, (0.0, q.points))[0] if q else r.score for r in graded]
+            out_of = q.points if q else spec.max_score
+            table.add_row(q.id if q else "total", f"{sum(got) / len(got):.1f}/{out_of:g}",
+                          f"{sum(1 for g in got if g >= out_of - 1e-6)}", f"{sum(1 for g in got if g <= 1e-9)}")
+        console.print(table)
+        attention = [(r, why) for r in graded if (why := _needs_attention(r))]
+        if attention:
+            look = Table(title=f"{len(attention)} {'para revisar' if es else 'to look at'}")
+            for col in ("estudiante", "nota", "motivo") if es else ("student", "score", "why"):
+                look.add_column(col)
+            for r, why in attention[:ATTENTION_MAX]:
+                look.add_row(r.student, f"{r.score:g}/{r.max_score:g}", why)
+            if len(attention) > ATTENTION_MAX:
+                look.add_row("…", "", f"+{len(attention) - ATTENTION_MAX}")
+            console.print(look)
     if summary.skipped:
-        console.print(f"{len(summary.skipped)} ya calificadas con el mismo archivo y versión (se reanudó el lote).")
-    console.print(f"{len(summary.graded)} calificadas en {summary.duration_s:.1f} s.")
+        console.print(f"{len(summary.skipped)} ya calificadas con el mismo archivo y versión (se reanudó el lote)."
+                      if es else f"{len(summary.skipped)} already graded from the same file and version (batch resumed).")
+    rate = len(graded) / summary.duration_s * 60 if summary.duration_s > 0 else 0.0
+    mean = sum(r.score for r in graded) / len(graded) if graded else 0.0
+    failures = summary.failures
+    if es:
+        console.print(f"{len(graded)} calificadas en {summary.duration_s:.1f} s ({rate:.0f}/min); nota media "
+                      f"{mean:.1f}/{spec.max_score:g}; {failures} sin calificar (archivo inválido o fallo del calificador).")
+    else:
+        console.print(f"{len(graded)} graded in {summary.duration_s:.1f} s ({rate:.0f}/min); mean score "
+                      f"{mean:.1f}/{spec.max_score:g}; {failures} not gradable (invalid file or grader fault).")
 
 
 @app.command()
@@ -221,12 +275,18 @@ def validate(
     insecure: bool = InsecureOpt,
     no_pool: bool = NoPoolOpt,
 ) -> None:
-    """Comprueba que la solución saca la nota máxima, el esqueleto cero y cada ejemplo lo esperado."""
+    """Comprueba que la solución saca la nota máxima, el esqueleto cero y cada ejemplo lo esperado,
+    y que la tabla de la API del spec coincide con la del cuaderno."""
+    from .api import api_problems
     from .validate import validate as do_validate
 
     device = _check_device(device)
     c = _course(course)
-    verdicts = do_validate(c.spec(assignment), c.root, jobs=jobs, device=device, seed=seed, insecure=insecure,
+    spec = c.spec(assignment)
+    api = api_problems(spec.api, spec.solution_notebook, {q.id for q in spec.questions})
+    for problem in api:
+        typer.echo(f"API: {problem}", err=True)
+    verdicts = do_validate(spec, c.root, jobs=jobs, device=device, seed=seed, insecure=insecure,
                            pool=not no_pool)
     table = Table(title=f"validate {assignment} ({device})")
     for col in ("ejemplo", "nota", "esperada", "resultado"):
@@ -235,7 +295,7 @@ def validate(
         table.add_row(v.name, f"{v.result.score:g}", f"{v.expected.score:g}",
                       "[green]ok[/]" if v.ok else "[red]" + "\n".join(v.problems) + "[/]")
     Console().print(table)
-    raise typer.Exit(0 if all(v.ok for v in verdicts) else 1)
+    raise typer.Exit(0 if all(v.ok for v in verdicts) and not api else 1)
 
 
 @app.command()

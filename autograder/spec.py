@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .api import ApiEntry, ApiError, parse_entry
 from .checks import Check, Question
 
 
@@ -78,6 +79,7 @@ class AssignmentSpec:
     questions: list[Question]
     examples: list[Example]
     checks: list[Check] = field(default_factory=list)
+    api: list[ApiEntry] = field(default_factory=list)  # the pinned API table (``[[api]]``)
 
     @property
     def max_score(self) -> float:
@@ -164,6 +166,10 @@ def load_spec(root: Path, *, with_checks: bool = True) -> AssignmentSpec:
                 expected=expected,
             )
         )
+    try:
+        api = [parse_entry(row, f"{where} [[api]] {i + 1}") for i, row in enumerate(raw.get("api", []))]
+    except ApiError as exc:
+        raise SpecError(str(exc)) from exc
     spec = AssignmentSpec(
         id=_require(raw, "id", where),
         version=str(_require(raw, "version", where)),
@@ -176,6 +182,7 @@ def load_spec(root: Path, *, with_checks: bool = True) -> AssignmentSpec:
         limits=Limits(**raw.get("limits", {})),
         questions=questions,
         examples=examples,
+        api=api,
     )
     if spec.id != root.name:
         raise SpecError(f"{where}: id {spec.id!r} no coincide con la carpeta {root.name!r}")
