@@ -102,7 +102,11 @@ class BugPattern:
     answer equals ``data``, an array the buggy formula gives on the same
     inputs), ``"scaled"`` (the answer is the expected one times ``data``, a
     number such as the batch size), ``"transposed"``, ``"negated"``,
-    ``"nonfinite"``, ``"unchanged"`` (equals ``data``, the input left as is).
+    ``"nonfinite"``, ``"unchanged"`` (equals ``data``, the input left as is),
+    ``"shape"`` (the output's shape is wrong: a message on how its size is
+    computed, used only where no other pattern explains the answer);
+    or ``"raises"``: the probe raised an exception whose ``"Type: message"``
+    contains ``data`` (a string), for bugs known by their error.
     ``output`` restricts it to one output (its path, e.g. ``"[1]"`` or
     ``"['W1']"``); ``None`` looks at every output.
     """

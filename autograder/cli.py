@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import __version__
@@ -73,10 +73,10 @@ def _grade_one(course: Course, assignment: str, submissions: Path, out: Path, *,
         raise
     options = BatchOptions(jobs=jobs, student=student, seed=seed, device=device, lang=lang, insecure=insecure,
                            force=force, pool=pool)
-    # done/total, rate, failures so far (not gradable: invalid file or grader error), elapsed, ETA
-    progress = Progress(TextColumn(f"[bold]{assignment}"), BarColumn(), MofNCompleteColumn(),
+    # done/total, rate, failures so far (not gradable: invalid file or grader error; hangs and crashes), ETA
+    progress = Progress(TextColumn(f"[bold]{assignment}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]}"), TextColumn("[red]{task.fields[failures]}"),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console,
                         disable=quiet)
     failures = hangs = 0
     started = time.monotonic()
@@ -94,9 +94,9 @@ def _grade_one(course: Course, assignment: str, submissions: Path, out: Path, *,
             failures += result.status.value != "graded"
             hangs += bool(why) and result.status.value == "graded"
             parts = [f"{failures} {'sin calificar' if lang == 'es' else 'not gradable'}" if failures else "",
-                     f"{hangs} {'con cuelgue o caída' if lang == 'es' else 'with a hang or crash'}" if hangs else ""]
+                     f"{hangs} {'cuelgues/caídas' if lang == 'es' else 'hangs/crashes'}" if hangs else ""]
             rate = done / max(time.monotonic() - started, 1e-9) * 60
-            progress.update(task, completed=done, total=total, rate=f"{rate:.1f}/min",
+            progress.update(task, completed=done, total=total, rate=f"{rate:.0f}/min",
                             failures=" · ".join(p for p in parts if p))
 
         try:
@@ -135,8 +135,8 @@ def _summary_table(summary, spec, lang: str) -> None:
         table.add_column("estado" if es else "status")
         for r in graded:
             scores = r.question_scores()
-            table.add_row(r.student, *[f"{scores.get(q.id, (0, 0))[0]:g}" for q in spec.questions],
-                          f"{r.score:g}/{r.max_score:g}", r.status.value)
+            table.add_row(r.student, *[f"{scores.get(q.id, (0, 0))[0]:.4g}" for q in spec.questions],
+                          f"{r.score:.4g}/{r.max_score:g}", r.status.value)
         console.print(table)
     elif graded:  # a big class: per question, then the submissions that need a look
         table = Table(title=title)

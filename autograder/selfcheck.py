@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import probe_message, text
+from .compare.hints import error_hints, generic_error_hints
 from .compare.judge import judge_value
 from .compare.report import format_mismatches
 from .execute.runtime import runner, wire
@@ -263,6 +264,9 @@ def run_public_checks(namespace: dict[str, Any], public: PublicAssignment, quest
             status = Status.ERROR
             key = "not_implemented" if err.get("type") == "NotImplementedError" and not err.get("message") else "raised"
             text_msg = tr(key, lang, function=reply["function"], type=err.get("type"), message=err.get("message"))
+            if key == "raised":  # the grader's hints for an error, as in grade/submission.py
+                raised = (case.patterns, str(err.get("type", "")), str(err.get("message", "")), lang)
+                hint = " ".join(error_hints(*raised) or generic_error_hints(*raised))
         results.append(CheckResult(check.question, check.name, status, 0.0, 0.0, text_msg, hint,
                                    text(check.description, lang)))
         graded.append(_graded_function(case))

@@ -331,3 +331,50 @@ def test_released_stub_with_the_solution_pasted_runs_in_a_kernel(bundle, backpro
     training = next(c for c in stub.cells if c.get("id") == "spirals-exp")
     assert "[5/5]" in _plain_outputs(training) or "entrenando" in _plain_outputs(training)
     assert any("image/png" in o.get("data", {}) for o in training.outputs)
+
+
+TORCH_ASSIGNMENTS = [aid for aid in sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.toml"))
+                     if aid != "01_backprop"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", TORCH_ASSIGNMENTS)
+def test_every_released_stub_with_its_solution_pasted_passes_its_checks_in_a_kernel(bundle, course, assignment,
+                                                                                    tmp_path):
+    """The same path for the other assignments (PyTorch ones): the bundle's stub, its install cell, the solution
+    pasted in, every graded cell and every ``check`` run by a kernel (the long training cells left out: they do
+    not change what the checks see). Every check's table shows its public tests passing."""
+    pytest.importorskip("nbclient")
+    from nbclient import NotebookClient
+
+    spec = course.spec(assignment)
+    folder = bundle / assignment
+    stub = nbformat.read(folder / spec.stub_name, as_version=4)
+    solution = {c.id: c for c in nbformat.read(spec.solution_notebook, as_version=4).cells}
+    site = tmp_path / "site"
+    cells = []
+    for cell in stub.cells:
+        if cell.cell_type != "code":
+            continue
+        if "%pip install" in cell.source:
+            cell.source = cell.source.replace(
+                "%pip install -q autograder_alumno-*.whl",
+                f"%pip install -q --no-index --no-deps --target {site} autograder_alumno-*.whl\n"
+                f"import sys\nsys.path.insert(0, {str(site)!r})")
+        elif "skip-grading" in cell.metadata.get("tags", []):
+            continue
+        if "TU CÓDIGO AQUÍ" in cell.source:
+            cell.source = "\n".join(line for line in solution[cell.id].source.splitlines()
+                                    if not (BEGIN.match(line) or END.match(line)))
+        cells.append(cell)
+    stub.cells = cells + [nbformat.v4.new_code_cell("import autograder\nprint(autograder.__file__)")]
+    client = NotebookClient(stub, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    client.execute()
+    assert str(site) in _plain_outputs(stub.cells[-1])  # the bundle's client, not the course's package
+    checks = [c for c in stub.cells if re.match(r"check(_all)?\(", c.source)]
+    assert len(checks) == len(spec.questions) + 1
+    for cell in checks:
+        text = _plain_outputs(cell)
+        assert any("text/html" in o.get("data", {}) for o in cell.outputs), text
+        done = re.search(r"Pruebas públicas superadas: (\d+) / (\d+)", text)
+        assert done and done.group(1) == done.group(2) and "✘" not in text, text

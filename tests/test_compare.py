@@ -374,11 +374,15 @@ def test_scaled_pattern_db_averaged_instead_of_summed(rng):
 def test_generic_scaled_detects_batch_size(rng):
     dW, db = linear_grads(rng, n=32)
     hints = detect((dW, db / 32), (dW, db), [], TOL, output_names={"[1]": "db"})
-    assert hints == ["db: tu resultado es 1/32 del esperado: ¿falta o sobra dividir por el tamaño del lote?"]
+    assert hints == ["db: tu resultado es 1/32 del esperado: ¿una media donde va una suma (o al revés), o falta o "
+                     "sobra dividir por un tamaño, como el del lote?"]
     hints = generic_hints(dW * 32, dW, TOL, lang="en")
-    assert hints == ["your result is 32 times the expected one: a missing or extra division by the batch size?"]
+    assert hints == ["your result is 32 times the expected one: a mean where a sum belongs (or the other way round), "
+                     "or a missing or extra division by a size, such as the batch size?"]
     assert "0.73" in generic_hints(dW * 0.73, dW, TOL)[0]
     assert "factor 2" in generic_hints(dW * 2, dW, TOL)[0]
+    assert generic_hints(np.float64(0.73), np.float64(1.0), TOL) == []  # any number is c times another: no guess
+    assert "3 veces" in generic_hints(np.float64(3.0), np.float64(1.0), TOL)[0]  # but a whole factor is a count
 
 
 def test_generic_transposed_negated_nonfinite(rng):
@@ -446,6 +450,64 @@ def test_patterns_never_raise(rng):
     ]
     assert detect(e * 3, e, weird, TOL, generic=False) == []
     assert detect(np.vstack([-e[0], e[1:]]), e, weird, TOL) == ["f"]  # a row of an array is a path too
+
+
+def test_generic_off_by_one_length_and_edge(rng):
+    history = [0.9, 0.5, 0.3]
+    assert "off-by-one" in generic_hints(history[:2], history, TOL)[0]  # one epoch short
+    assert "off-by-one" in generic_hints(np.arange(5.0), np.arange(4.0), TOL, lang="en")[0]
+    e = rng.normal(size=(2, 3, 4, 5))
+    short = e.copy()
+    short[:, :, -1, :] = 0.0  # the loop over rows stopped one short: the last row never computed
+    hint = generic_hints(short, e, TOL)[0]
+    assert "índice 3 en el eje 2" in hint and "off-by-one" in hint
+    first = e.copy()
+    first[:, 0] += 1.0
+    assert "primero" in generic_hints(first, e, TOL)[0]
+    scattered = e.copy()
+    scattered[0, 0, 0, 0] += 1.0
+    scattered[1, 2, 1, 3] += 1.0
+    assert generic_hints(scattered, e, TOL) == []  # wrong here and there: no guess
+
+
+def test_shape_patterns_explain_a_size_only_when_nothing_else_does(rng):
+    e = rng.normal(size=(2, 3, 4, 4))
+    size = BugPattern("shape", "H' = (H + 2P - K) // S + 1", output="[0]")
+    padding_ignored = rng.normal(size=(2, 3, 2, 2))
+    specific = BugPattern("matches", "sin padding", data=padding_ignored, output="[0]")
+    assert detect((padding_ignored,), (e,), [size, specific], TOL) == ["sin padding"]
+    assert detect((rng.normal(size=(2, 3, 3, 3)),), (e,), [size, specific], TOL) == ["H' = (H + 2P - K) // S + 1"]
+    assert detect((e + 1,), (e,), [size], TOL, generic=False) == []  # right shape: not this pattern's business
+    only = BugPattern("shape", "solo 3x3", data=(2, 3, 3, 3), output="[0]")
+    assert detect((rng.normal(size=(2, 3, 2, 2)),), (e,), [only], TOL, generic=False) == []
+
+
+def test_error_hints_read_the_common_errors():
+    from autograder.compare.hints import generic_error_hints
+
+    def hint(error_type, message, patterns=(), lang="es"):
+        return " ".join(generic_error_hints(list(patterns), error_type, message, lang))
+
+    assert ".T" in hint("RuntimeError", "mat1 and mat2 shapes cannot be multiplied (13x4 and 10x4)")
+    assert ".T" in hint("ValueError", "matmul: Input operand 1 has a mismatch in its core dimension 0, with gufunc "
+                                      "signature (n?,k),(k,m?)->(n?,m?) (size 3 is different from 5)")
+    assert "keepdims" in hint("ValueError", "operands could not be broadcast together with shapes (5,3) (5,)")
+    assert "keepdim" in hint("RuntimeError", "The size of tensor a (5) must match the size of tensor b (3) at "
+                                             "non-singleton dimension 1")
+    assert "no_grad" in hint("RuntimeError", "a leaf Variable that requires grad is being used in an in-place "
+                                             "operation.")
+    assert "backward()" in hint("TypeError", "unsupported operand type(s) for *: 'float' and 'NoneType'")
+    assert "`np`" in hint("NameError", "name 'np' is not defined")
+    assert "import" in hint("NameError", "name 'np' is not defined", lang="en")
+    assert hint("ZeroDivisionError", "division by zero") == ""
+    shape = ("RuntimeError", "Mismatch in shape: grad_output[0] has a shape of torch.Size([2, 4, 5, 5]) and output[0] "
+                             "has a shape of torch.Size([2, 4, 3, 3]).")
+    assert "(2, 4, 3, 3)" in hint(*shape) and "(2, 4, 5, 5)" in hint(*shape)
+    buggy = BugPattern("matches", "sin padding", data=np.zeros((2, 4, 3, 3)), output="[0]")
+    other = BugPattern("matches", "otra", data=np.zeros((2, 4, 4, 4)), output="[0]")
+    size = BugPattern("shape", "la fórmula del tamaño", output="[0]")
+    assert hint(*shape, [other, buggy, size]) == "sin padding"  # the buggy answer with the shape the error reveals
+    assert hint(*shape, [other, size]) == "la fórmula del tamaño"
 
 
 def test_annotate_attaches_hints_to_the_right_mismatch(rng):
@@ -544,3 +606,39 @@ def test_report_path_when_no_name_and_long_lists():
     keys = {f"k{i}": 1.0 for i in range(30)}
     text = format_mismatch(compare(keys, {}, TOL)[0])
     assert "sobran las claves" in text and "(+20)" in text
+
+
+def test_a_judge_says_why_in_its_hints():
+    from autograder.checks import Case, Probe
+    from autograder.compare.judge import judge_value
+
+    def judge(value, case):
+        return [Mismatch(path="", kind="custom", message={"es": "exactitud 40 %", "en": "accuracy 40 %"},
+                         hints=[{"es": "¿falta zero_grad()?", "en": "is zero_grad() missing?"}])]
+
+    case = Case(Probe.call("train"), judge=judge)
+    mismatches, hints = judge_value(None, case, "es")
+    assert hints == ["¿falta zero_grad()?"] and mismatches[0].hints == []  # the hint, once: not in the message too
+    assert format_mismatches(mismatches) == "resultado: exactitud 40 %"
+    assert judge_value(None, case, "en")[1] == ["is zero_grad() missing?"]
+
+
+def test_device_errors_are_explained_in_plain_words():
+    """Hard-coded "cuda" on a CPU machine (the real torch error), and the GPU-only errors by their text."""
+    import torch
+
+    from autograder.compare.hints import generic_error_hints
+
+    try:
+        torch.zeros(2, device="cuda")
+    except (AssertionError, RuntimeError) as exc:
+        hard_coded = generic_error_hints([], type(exc).__name__, str(exc))
+        assert hard_coded and "x.device" in hard_coded[0], hard_coded
+    else:
+        pytest.skip("this machine has a GPU: hard-coded cuda works here")
+    mixed = generic_error_hints([], "RuntimeError", "Expected all tensors to be on the same device, but found at "
+                                "least two devices, cuda:0 and cpu!", "en")
+    assert mixed and ".to(device)" in mixed[0] and "inputs" in mixed[0]
+    to_numpy = generic_error_hints([], "TypeError", "can't convert cuda:0 device type tensor to numpy. Use "
+                                   "Tensor.cpu() to copy the tensor to host memory first.")
+    assert to_numpy and ".cpu().numpy()" in to_numpy[0]

@@ -229,9 +229,10 @@ def solution_namespace(notebook):
     namespace: dict = {"__name__": "__main__"}
     for cell in notebook["cells"]:
         source = _source(cell)
-        if cell["cell_type"] != "code" or SKIP in cell["metadata"].get("tags", []) or source.startswith("check("):
+        if cell["cell_type"] != "code" or SKIP in cell["metadata"].get("tags", []) or source.startswith("check"):
             continue
-        exec(compile(source.replace("from autograder import check", "check = None"), "<celda>", "exec"), namespace)
+        source = source.replace("from autograder import check, check_all", "check = check_all = None")
+        exec(compile(source, "<celda>", "exec"), namespace)
     return namespace
 
 

@@ -129,3 +129,72 @@ def test_fixture_roundtrip_gives_back_the_same_cases(backprop):
             original = check.build(check_rng(PUBLIC_SEED, check))
             assert compare(again[check.name].expected, original.expected, original.tolerance) == []
             assert again[check.name].tolerance == original.tolerance
+
+
+@pytest.mark.parametrize("assignment", [a for a in sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.toml"))])
+def test_self_check_in_the_students_process_passes_every_public_test_of_the_solution(course, assignment, monkeypatch):
+    """``check_all()`` as it runs in Colab: the solution's functions in this process (no sandbox), the released
+    fixtures (torch ones too), the grader's own comparison."""
+    monkeypatch.chdir(ROOT)
+    spec = course.spec(assignment)
+    public = PublicAssignment.load(ROOT / "assignments" / assignment / "public_tests.json")
+    report = run_public_checks(solved_namespace(spec), public, None, "es")
+    assert report.passed and report.results, report.render()
+
+
+def test_self_check_table_per_question_in_spanish_and_english(backprop):
+    """One row per question: passed / public tests, and the points those tests cover of the question's; then each
+    check with its status, the mismatch report and the hint; then what the public tests cover of the total."""
+    public = PublicAssignment.load(ROOT / "assignments/01_backprop/public_tests.json")
+    namespace = solved_namespace(backprop)
+    exec("def linear_backward(dout, cache):\n    x, W, b = cache\n    return dout @ W.T, x.T @ dout, dout.mean(axis=0)\n",
+         namespace)
+    report = run_public_checks(namespace, public, None, "es")
+    text = report.render()
+    rows = {r.id: r for r in report.rows()}
+    assert (rows["q2"].passed, rows["q2"].public, rows["q2"].points) == (1, 2, 15) and rows["q2"].mark == "✘"
+    assert rows["q1"].mark == "✔" and 0 < rows["q1"].covered < rows["q1"].points
+    assert "Pregunta" in text and "Pruebas públicas superadas" in text and "Puntos que cubren" in text
+    assert "✘ q2 Capa lineal" in text and f"1 / 2  {rows['q2'].covered:g} de 15" in text
+    assert "✘ q2 · linear_backward: incorrecto" in text and "db: no coincide con la referencia" in text
+    assert "Elementos distintos" in text and "Pista: db debe *sumar* dout sobre el lote" in text
+    assert "✔ q2 · linear_forward: correcto" in text
+    passed = sum(r.passed for r in report.results)
+    assert 0 < passed < 11 and f"Pruebas públicas superadas: {passed} / 11" in text
+    assert "Las pruebas públicas cubren 53.58 de 100 puntos" in text
+    assert "Probablemente la causa está en `linear_backward` (q2)" in text  # q5 fails because of q2: said so
+    html = report._repr_html_()
+    assert "<table" in html and "<th" in html and "Capa lineal" in html and "Pista: db debe" in html
+    english = run_public_checks(namespace, public, "q2", "en").render()
+    assert "Question" in english and "Public tests passed: 1 / 2" in english and "Points they cover" in english
+    assert "q2 · linear_backward: failed" in english and "Hint: db must *sum* dout over the batch" in english
+    assert "Mismatched elements" in english and "of 15 points" in english
+    assert "Pista" not in english and "Pregunta" not in english
+
+
+def test_every_notebook_says_what_to_hand_in_and_shows_progress_and_plots(course):
+    """What a first-year student needs in every assignment's notebook: the install cell of the self-check, a
+    check per question and check_all() at the end, hand-in instructions naming the one file to hand in, a
+    progress bar for the long training cells (tqdm.auto, which renders in Colab, imported only where installed)
+    and plots."""
+    for aid in course.assignment_ids():
+        spec = course.spec(aid)
+        stub = nbformat.read(ROOT / "assignments" / aid / spec.stub_name, as_version=4)
+        code = [c for c in stub.cells if c.cell_type == "code"]
+        markdown = "\n".join(c.source for c in stub.cells if c.cell_type == "markdown")
+        install = [c for c in code if "%pip install -q autograder_alumno-*.whl" in c.source]
+        assert install and "skip-grading" in install[0].metadata.get("tags", []), aid
+        checks = {c.source.strip() for c in code}
+        assert {f'check("{q.id}")' for q in spec.questions} <= checks and "check_all()" in checks, aid
+        hand_in = next((c.source for c in stub.cells if c.cell_type == "markdown" and c.source.startswith("## Entrega")),
+                       "")
+        assert f"`{spec.stub_name}`" in hand_in and "un único archivo" in hand_in, aid
+        assert "Descargar .ipynb" in hand_in and "Copia de" in hand_in, aid  # Colab: how, and what the name may be
+        tqdm_cells = [c for c in code if "tqdm" in c.source]
+        assert any("tqdm.auto" in c.source for c in tqdm_cells), f"{aid}: no progress bar"
+        for cell in tqdm_cells:  # tqdm is not a dependency: where it is missing the notebook still runs
+            if "import tqdm" in cell.source or "from tqdm" in cell.source:
+                assert "except ImportError" in cell.source, (aid, cell.get("id"))
+        plots = [c for c in code if "plt." in c.source and "skip-grading" in c.metadata.get("tags", [])]
+        assert plots, f"{aid}: no plot"
+        assert "check(" in markdown or "check_all" in markdown, aid

@@ -17,7 +17,7 @@ from autograder.compare.core import (
     name_for,
     parse_path,
 )
-from autograder.compare.hints import PATTERN_KINDS, annotate, detect, generic_hints
+from autograder.compare.hints import PATTERN_KINDS, RAISES, annotate, detect, error_hints, generic_hints
 from autograder.compare.report import format_mismatch, format_mismatches
 
 __all__ = [
@@ -26,11 +26,13 @@ __all__ = [
     "MAX_ELEMENTS",
     "MISSING",
     "PATTERN_KINDS",
+    "RAISES",
     "Mismatch",
     "annotate",
     "compare",
     "describe",
     "detect",
+    "error_hints",
     "format_mismatch",
     "format_mismatches",
     "generic_hints",

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from autograder.checks import Case
+from autograder.checks import Case, text
 from autograder.compare.core import compare
 from autograder.compare.hints import detect
 
 
 def judge_value(value: Any, case: Case, lang: str) -> tuple[list[Any], list[str]]:
-    """Mismatches and hints for an answer (empty lists when it is acceptable)."""
+    """Mismatches and hints for an answer (empty lists when it is acceptable).
+
+    A custom judge says what is wrong in its mismatches' messages and *why* in their ``hints`` (plain or
+    bilingual texts); those hints are taken out of the mismatches and returned as the check's hints.
+    """
     if case.judge is not None:
-        return list(case.judge(value, case)), []
+        mismatches, hints = list(case.judge(value, case)), []
+        for m in mismatches:
+            hints += [text(h, lang) for h in getattr(m, "hints", ())]
+            if getattr(m, "hints", None):
+                m.hints = []
+        return mismatches, list(dict.fromkeys(hints))
     mismatches = compare(value, case.expected, case.tolerance, case.output_names)
     if not mismatches:
         return [], []

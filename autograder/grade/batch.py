@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import fcntl
 import os
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import __version__
 from ..checks import text
@@ -146,33 +148,58 @@ def grade_batch(spec: AssignmentSpec, submissions_dir: Path, out: Path, options:
 
 
 def _run_pool(ctx: GradeContext, todo: list[Submission], jobs: int, *, pool: bool = True) -> Iterator[SubmissionResult]:
-    """Grade ``todo`` with ``jobs`` sandboxes at once; each worker slot has its own uid.
+    """Grade ``todo`` with ``jobs`` sandboxes at once, yielding each result as soon as it is ready.
 
-    With ``pool`` (and the real sandbox) each slot keeps a warm zygote for the whole batch;
-    without it, or with ``--insecure-no-sandbox``, every submission starts its own process.
+    Each worker slot is a thread of its own (with its own uid) that takes the next submission as soon
+    as it has finished one, so storing a result and writing its feedback (here, in the caller's thread)
+    never keeps a slot waiting. With ``pool`` (and the real sandbox) each slot keeps a warm zygote for
+    the whole batch, started and closed in the slot's thread (bubblewrap's ``--die-with-parent``
+    follows the thread that started it); without it, or with ``--insecure-no-sandbox``, every
+    submission starts its own process. If the caller stops early, the slots finish the submissions
+    they are grading and take no more.
     """
-    jobs = max(1, jobs)
-    free_slots = list(range(jobs))
-    pending: dict[Future[SubmissionResult], int] = {}
-    queue = list(todo)
-    workers = WorkerPool(ctx.plan, ctx.preload, min(jobs, len(todo))) if pool and ctx.mode != MODE_NONE and todo else None
-    with ThreadPoolExecutor(max_workers=jobs) as executor:
+    if not todo:
+        return
+    jobs = max(1, min(jobs, len(todo)))
+    waiting: queue.SimpleQueue[Submission] = queue.SimpleQueue()
+    for sub in todo:
+        waiting.put(sub)
+    ready: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    stop = threading.Event()
+    workers = WorkerPool(ctx.plan, ctx.preload, jobs) if pool and ctx.mode != MODE_NONE else None
+
+    def slot_loop(slot: int) -> None:
+        worker = workers.worker(slot) if workers is not None else None
         try:
-            while queue or pending:
-                while queue and free_slots:
-                    sub = queue.pop(0)
-                    slot = free_slots.pop(0)
-                    future = executor.submit(grade_submission, ctx, sub.path, sub.student, slot=slot,
-                                             picked_from=sub.picked_from,
-                                             worker=workers.worker(slot) if workers is not None else None)
-                    pending[future] = slot
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    free_slots.append(pending.pop(future))
-                    yield future.result()
+            while not stop.is_set():
+                try:
+                    sub = waiting.get_nowait()
+                except queue.Empty:
+                    break
+                ready.put(("result", grade_submission(ctx, sub.path, sub.student, slot=slot,
+                                                      picked_from=sub.picked_from, worker=worker)))
+        except BaseException as exc:  # a fault of ours: the batch stops and reports it
+            ready.put(("fault", exc))
         finally:
-            for future in pending:
-                future.cancel()
-            wait(pending)
-            if workers is not None:  # before the executor's threads end: the zygotes follow the thread that started them
-                workers.close()
+            if worker is not None:
+                worker.close()
+            ready.put(("done", slot))
+
+    threads = [threading.Thread(target=slot_loop, args=(slot,), name=f"grading-slot-{slot}", daemon=True)
+               for slot in range(jobs)]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            kind, value = ready.get()
+            if kind == "done":
+                running -= 1
+            elif kind == "fault":
+                raise value
+            else:
+                yield value
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..checks import text
-from ..compare import format_mismatches
+from ..compare import error_hints, format_mismatches
+from ..compare.hints import generic_error_hints
 from ..compare.judge import judge_value  # shared with the self-check
 from ..execute.notebook_run import CapReached, NotebookRun, ProbeOutcome
 from ..execute.pool import Zygote
@@ -169,7 +170,9 @@ def _judge(ctx: GradeContext, prepared: PreparedCheck, outcome: ProbeOutcome) ->
         message = tr(key, lang, function=outcome.function, type=err.get("type", "?"), message=err.get("message", ""))
         if err.get("traceback"):
             message += "\n" + err["traceback"].rstrip()
-        return _result(ctx, prepared, Status.ERROR, message, duration=outcome.duration_s)
+        raised = (case.patterns, str(err.get("type", "")), str(err.get("message", "")), lang)
+        hint = " ".join(error_hints(*raised) or generic_error_hints(*raised))
+        return _result(ctx, prepared, Status.ERROR, message, hint=hint, duration=outcome.duration_s)
     if outcome.status == "timeout":
         return _result(ctx, prepared, Status.TIMEOUT,
                        tr("check_timeout", lang, function=outcome.function, seconds=check_timeout(ctx, prepared)),

@@ -84,8 +84,8 @@ def build_linear_forward(rng: np.random.Generator) -> Case:
     x, W, b, _ = _linear_inputs(rng)
     probe = Probe([Call("fwd", "linear_forward", (x, W, b))], outputs=Ref("fwd", 0))
     return Case(probe, ref.linear_forward(x, W, b)[0], EXACT,
-                patterns=[BugPattern("matches", _msg("¿Usaste W.T? La capa calcula x @ W + b con W de forma (entradas, salidas).",
-                                                      "Did you use W.T? The layer computes x @ W + b with W of shape (in, out)."),
+                patterns=[BugPattern("matches", _msg("Falta sumar el sesgo: la capa calcula x @ W + b (b se suma a cada fila).",
+                                                      "The bias is missing: the layer computes x @ W + b (b added to every row)."),
                                      data=x @ W)])
 
 
@@ -99,6 +99,9 @@ def _build_linear_backward(n: int | None):
                        data=bug.linear_backward_no_sum_db(dout, cache)[2], output="[2]"),
             BugPattern("transposed", _msg("dW tiene la forma de W.T: dW = x.T @ dout, de forma (entradas, salidas).",
                                           "dW has the shape of W.T: dW = x.T @ dout, shape (in, out)."), output="[1]"),
+            BugPattern("matches", _msg("db se suma sobre el lote, el eje 0 (axis=0): tiene la forma de b, (M,).",
+                                       "db is summed over the batch, axis 0 (axis=0): it has b's shape, (M,)."),
+                       data=dout.sum(axis=1), output="[2]"),
         ]
         return Case(Probe.call("linear_backward", dout, cache), ref.linear_backward(dout, cache), EXACT,
                     output_names=_names("dx", "dW", "db"), patterns=patterns)
@@ -120,16 +123,43 @@ def _logits(rng: np.random.Generator, scale: float):
     return logits, y
 
 
+WRONG_AXIS = _msg("softmax se normaliza por filas: el máximo y la suma van sobre axis=1 (una distribución por ejemplo), "
+                  "no sobre axis=0.",
+                  "softmax normalises each row: the max and the sum run over axis=1 (one distribution per example), "
+                  "not over axis=0.")
+
+
+def _softmax_axes(logits: np.ndarray, max_axis: int, sum_axis: int) -> np.ndarray:
+    """A softmax whose max and sum may run over the wrong axis (the common slips)."""
+    with np.errstate(all="ignore"):
+        e = np.exp(logits - logits.max(axis=max_axis, keepdims=True))
+        return e / e.sum(axis=sum_axis, keepdims=True)
+
+
 def _build_softmax(scale: float):
     def build(rng: np.random.Generator) -> Case:
         logits, _ = _logits(rng, scale)
-        shifted = np.exp(logits - logits.max(axis=0, keepdims=True))  # (N, C), normalised per column
-        patterns = [BugPattern("nonfinite", UNSTABLE),
-                    BugPattern("matches", _msg("softmax se normaliza por filas (axis=1, una distribución por ejemplo).",
-                                               "softmax normalises each row (axis=1, one distribution per example)."),
-                               data=shifted / shifted.sum(axis=0, keepdims=True))]
+        patterns = [BugPattern("nonfinite", UNSTABLE)]
+        patterns += [BugPattern("matches", WRONG_AXIS, data=_softmax_axes(logits, m, s)) for m, s in ((0, 0), (1, 0), (0, 1))]
         return Case(Probe.call("softmax", logits), ref.softmax(logits), EXACT, patterns=patterns)
     return build
+
+
+def _plus_onehot(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    d = ref.softmax(logits)
+    d[np.arange(len(y)), y] += 1.0
+    return d / len(y)
+
+
+def _softmax_ce_axes(logits: np.ndarray, y: np.ndarray, max_axis: int, sum_axis: int):
+    """softmax_cross_entropy with its max or its log-sum-exp over the wrong axis."""
+    n = len(y)
+    with np.errstate(all="ignore"):
+        shifted = logits - logits.max(axis=max_axis, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=sum_axis, keepdims=True))
+        dlogits = np.exp(log_probs)
+        dlogits[np.arange(n), y] -= 1.0
+        return float(-log_probs[np.arange(n), y].mean()), dlogits / n
 
 
 def _build_softmax_ce(scale: float):
@@ -143,6 +173,15 @@ def _build_softmax_ce(scale: float):
                        data=_quietly(bug.softmax_cross_entropy_no_mean, logits, y)),
             BugPattern("scaled", _msg(f"dlogits es {n} veces el esperado: falta dividir por N.",
                                       f"dlogits is {n} times the expected one: divide by N."), data=float(n), output="[1]"),
+            BugPattern("matches", _msg("dlogits = (probs − onehot) / N: falta restar 1 en la columna de la clase correcta "
+                                       "de cada fila (dlogits[np.arange(N), y] -= 1).",
+                                       "dlogits = (probs − onehot) / N: subtract 1 in each row's column of the right class "
+                                       "(dlogits[np.arange(N), y] -= 1)."),
+                       data=ref.softmax(logits) / n, output="[1]"),
+            BugPattern("matches", _msg("dlogits = (probs − onehot) / N: el one-hot se *resta* (signo cambiado).",
+                                       "dlogits = (probs − onehot) / N: the one-hot is *subtracted* (wrong sign)."),
+                       data=_plus_onehot(logits, y), output="[1]"),
+            *[BugPattern("matches", WRONG_AXIS, data=_softmax_ce_axes(logits, y, m, s)) for m, s in ((0, 0), (1, 0), (0, 1))],
         ]
         return Case(Probe.call("softmax_cross_entropy", logits, y), ref.softmax_cross_entropy(logits, y), EXACT,
                     output_names=_names("loss", "dlogits"), patterns=patterns)
@@ -169,7 +208,12 @@ def build_bce(rng: np.random.Generator) -> Case:
                 output_names=_names("loss", "dprobs"),
                 patterns=[BugPattern("matches", _msg("La BCE es la *media* sobre todos los elementos.",
                                                      "BCE is the *mean* over all elements."),
-                                     data=bug.bce_no_mean(probs, target))])
+                                     data=bug.bce_no_mean(probs, target)),
+                          BugPattern("matches", _msg("(p − t) / n es el gradiente respecto al *logit*; aquí la entrada son "
+                                                     "probabilidades: la derivada es (p − t) / (p (1 − p)) / n.",
+                                                     "(p − t) / n is the gradient w.r.t. the *logit*; here the input is "
+                                                     "probabilities: the derivative is (p − t) / (p (1 − p)) / n."),
+                                     data=(probs - target) / probs.size, output="[1]")])
 
 
 # -- q5: the 2-layer MLP -------------------------------------------------------------
@@ -179,10 +223,12 @@ def _mlp_inputs(rng: np.random.Generator, n: int | None = None):
     params = {"W1": rng.normal(size=(d, h)), "b1": rng.normal(size=h),
               "W2": rng.normal(size=(h, c)), "b2": rng.normal(size=c)}
     X = rng.normal(size=(n, d))
-    # Half the hidden units inactive for every example: a forgotten ReLU mask always shows.
+    # Half the hidden units inactive for every example: a forgotten ReLU mask always shows. The other half active
+    # for every example: no gradient is all zeros (where a transposed one would pass unnoticed).
     pre = X @ params["W1"] + params["b1"]  # (N, H)
     half = h // 2
     params["b1"][:half] -= np.abs(pre[:, :half]).max(axis=0) + 1.0
+    params["b1"][half:] += np.abs(pre[:, half:]).max(axis=0) + 1.0
     return X, params, rng.normal(size=(n, c))
 
 
@@ -231,7 +277,14 @@ def _build_numerical(function: str, shape_2d: bool, h: float | None):
                                          data=one_sided, output="[0]"),
                               BugPattern("matches", _msg("Restaura x[i] después de cada evaluación: x debe quedar como estaba.",
                                                          "Restore x[i] after each evaluation: x must be left as it was."),
-                                         data=drifted, output="[1]")])
+                                         data=drifted, output="[1]"),
+                              BugPattern("matches", _msg("Tu gradiente es 0: f se evalúa dos veces en el mismo punto. En "
+                                                         "diferencias centrales, pon x[i] = old + h antes de f(x+h) y "
+                                                         "x[i] = old - h antes de f(x-h).",
+                                                         "Your gradient is 0: f is evaluated twice at the same point. With "
+                                                         "central differences, set x[i] = old + h before f(x+h) and "
+                                                         "x[i] = old - h before f(x-h)."),
+                                         data=np.zeros_like(x), output="[0]")])
     return build
 
 
@@ -268,8 +321,8 @@ TRAIN_ACCURACY = 0.9
 def _judge_training(value, case: Case) -> list[Mismatch]:
     X, y, epochs = case.context["X"], case.context["y"], case.context["epochs"]
 
-    def fail(es: str, en: str) -> list[Mismatch]:
-        return [Mismatch(path="", kind="custom", message=_msg(es, en))]
+    def fail(es: str, en: str, hint: dict[str, str] | None = None) -> list[Mismatch]:
+        return [Mismatch(path="", kind="custom", message=_msg(es, en), hints=[hint] if hint else [])]
 
     if not (isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[0], dict)):
         return fail("train debe devolver (params, loss_history).", "train must return (params, loss_history).")
@@ -282,15 +335,31 @@ def _judge_training(value, case: Case) -> list[Mismatch]:
                         f"params['{key}'] must be a finite array of shape {shape}.")
     hist = np.asarray(history, dtype=float) if isinstance(history, (list, tuple, np.ndarray)) else np.array([])
     if hist.ndim != 1 or len(hist) != epochs or not np.all(np.isfinite(hist)):
+        one = abs(hist.size - epochs) == 1
         return fail(f"loss_history debe tener un valor finito por época ({epochs}); tiene {hist.size}.",
-                    f"loss_history must hold one finite value per epoch ({epochs}); it has {hist.size}.")
+                    f"loss_history must hold one finite value per epoch ({epochs}); it has {hist.size}.",
+                    _msg("¿Un range que se queda corto o se pasa en uno?",
+                         "A range that stops one short or goes one too far?") if one else None)
     if not hist[-1] < hist[0]:
-        return fail("La pérdida no bajó durante el entrenamiento (revisa el signo del paso y lr).",
-                    "The loss did not go down during training (check the step's sign and lr).")
+        return fail("La pérdida no bajó durante el entrenamiento.", "The loss did not go down during training.",
+                    _msg("Revisa el signo del paso (SGD *resta* lr * grad), que se llame a sgd_step en cada lote, y lr.",
+                         "Check the step's sign (SGD *subtracts* lr * grad), that sgd_step is called on every batch, "
+                         "and lr."))
     acc = ref.accuracy({k: params[k] for k in shapes}, X, y)
     if acc < TRAIN_ACCURACY:
         return fail(f"La exactitud de entrenamiento es {acc:.1%}; se pide al menos {TRAIN_ACCURACY:.0%} con los valores por defecto.",
                     f"Training accuracy is {acc:.1%}; at least {TRAIN_ACCURACY:.0%} is required with the defaults.")
+    # the last epoch's loss (full batch: before the last step) is the loss of the final parameters, give or take one step
+    final = ref.softmax_cross_entropy(ref.mlp_forward(X, {k: params[k] for k in shapes})[0], y)[0]
+    if abs(hist[-1] - final) > 0.25 * final + 0.02:
+        return fail(f"loss_history[-1] = {hist[-1]:.4g}, pero la entropía cruzada media de tus parámetros finales en "
+                    f"estos datos es {final:.4g}.",
+                    f"loss_history[-1] = {hist[-1]:.4g}, but the mean cross-entropy of your final parameters on these "
+                    f"data is {final:.4g}.",
+                    _msg("Cada valor de loss_history es la pérdida *media* de la época sobre todos sus ejemplos "
+                         "(suma loss * len(lote) y divide por N).",
+                         "Each value of loss_history is the epoch's *mean* loss over all its examples (add up "
+                         "loss * len(batch) and divide by N)."))
     return []
 
 
@@ -303,13 +372,24 @@ def build_train(rng: np.random.Generator) -> Case:
 
 CHECKS = [
     _forward("sigmoid_forward", ref.sigmoid_forward),
-    _backward("sigmoid_backward", ref.sigmoid_backward, [(bug.sigmoid_backward_wrong, _msg(
-        "La derivada de la sigmoide es s(x)·(1 − s(x)), no s(x).", "The sigmoid's derivative is s(x)·(1 − s(x)), not s(x)."))]),
+    _backward("sigmoid_backward", ref.sigmoid_backward, [
+        (bug.sigmoid_backward_wrong, _msg("La derivada de la sigmoide es s(x)·(1 − s(x)), no s(x).",
+                                          "The sigmoid's derivative is s(x)·(1 − s(x)), not s(x).")),
+        (lambda dout, x: dout * x * (1.0 - x), _msg(
+            "La derivada de la sigmoide es s·(1 − s) con s = σ(x): x es la *entrada* de la forward, aplica antes la sigmoide.",
+            "The sigmoid's derivative is s·(1 − s) with s = σ(x): x is the forward's *input*, apply the sigmoid first."))]),
     _forward("relu_forward", ref.relu_forward),
     _backward("relu_backward", ref.relu_backward, [(bug.relu_backward_ge, _msg(
         "En x = 0 la derivada de ReLU es 0: usa la máscara x > 0, no x >= 0.", "At x = 0 ReLU's derivative is 0: use the mask x > 0, not x >= 0."))]),
     _forward("tanh_forward", ref.tanh_forward),
-    _backward("tanh_backward", ref.tanh_backward, []),
+    _backward("tanh_backward", ref.tanh_backward, [
+        (lambda dout, x: dout * (1.0 - x ** 2), _msg(
+            "La derivada de tanh es 1 − tanh(x)²: x es la *entrada* de la forward, aplica antes tanh.",
+            "tanh's derivative is 1 − tanh(x)²: x is the forward's *input*, apply tanh first.")),
+        (lambda dout, x: dout * (1.0 - np.tanh(x)), _msg(
+            "La derivada de tanh es 1 − tanh(x)², con el cuadrado.", "tanh's derivative is 1 − tanh(x)², squared.")),
+        (lambda dout, x: dout * np.tanh(x) ** 2, _msg(
+            "La derivada de tanh es 1 − tanh(x)², no tanh(x)².", "tanh's derivative is 1 − tanh(x)², not tanh(x)²."))]),
     Check("q2", "linear_forward", _msg("linear_forward: x @ W + b con W de forma (entradas, salidas)",
                                         "linear_forward: x @ W + b with W of shape (in, out)"), build_linear_forward, public=True),
     Check("q2", "linear_backward", _msg("linear_backward: dx, dW y db en un lote aleatorio",

@@ -35,8 +35,8 @@ def _names(*names: str) -> dict[str, str]:
     return {f"[{i}]": n for i, n in enumerate(names)}
 
 
-def _fail(es: str, en: str) -> list[Mismatch]:
-    return [Mismatch(path="", kind="custom", message=_msg(es, en))]
+def _fail(es: str, en: str, hint: dict[str, str] | None = None) -> list[Mismatch]:
+    return [Mismatch(path="", kind="custom", message=_msg(es, en), hints=[hint] if hint else [])]
 
 
 def _dims(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -174,6 +174,18 @@ TRANSPOSED_W = _msg("¿Usaste W.T? En esta parte W tiene forma (entrada, salida)
                     "(nn.Linear stores (out, in), not here).")
 
 
+NO_BIAS = _msg("Falta sumar un sesgo: cada capa calcula X @ W + b (b1 en la primera, b2 en la segunda).",
+               "A bias is missing: each layer computes X @ W + b (b1 in the first, b2 in the second).")
+
+
+def _forward_without_b1(X, P):
+    return torch.relu(X @ P["W1"]) @ P["W2"] + P["b2"]
+
+
+def _forward_without_b2(X, P):
+    return torch.relu(X @ P["W1"] + P["b1"]) @ P["W2"]
+
+
 def _mixed_signs(pre: np.ndarray) -> bool:
     """Hidden pre-activations with both signs in every row, so that a missing ReLU always shows."""
     return bool(np.all((pre < -1e-3).any(axis=1)) and np.all((pre > 1e-3).any(axis=1)))
@@ -194,6 +206,8 @@ def _build_forward(n: int | None, square: bool):
         probe = Probe(steps, outputs=(Ref("out"), Ref("gx"), {k: Ref(f"g_{k}") for k in PARAMS}))
         patterns = [BugPattern("matches", NO_RELU, data=_forward_answer(bug.forward_no_relu, X, params, upstream)[0],
                                output="[0]")]
+        patterns += [BugPattern("matches", NO_BIAS, data=_np(fn(_t(X), {k: _t(v) for k, v in params.items()})),
+                                output="[0]") for fn in (_forward_without_b1, _forward_without_b2)]
         if square:
             patterns.append(BugPattern("matches", TRANSPOSED_W, output="[0]",
                                        data=_forward_answer(bug.forward_transposed, X, params, upstream)[0]))
@@ -212,10 +226,27 @@ def _ce_answer(fn, logits, y):
     return float(loss.item()), _np(z.grad)
 
 
+CE_WRONG_DIM = _msg("La log-softmax va por filas: el máximo y logsumexp sobre dim=1 (una distribución por ejemplo), "
+                    "no sobre dim=0.",
+                    "The log-softmax runs over rows: the max and logsumexp over dim=1 (one distribution per example), "
+                    "not over dim=0.")
+
+
+def _ce_dims(max_dim: int, sum_dim: int):
+    """cross_entropy with its max or its logsumexp over the wrong dimension."""
+    def ce(logits, y):
+        shifted = logits - logits.max(dim=max_dim, keepdim=True).values
+        log_probs = shifted - torch.logsumexp(shifted, dim=sum_dim, keepdim=True)
+        return -log_probs[torch.arange(logits.shape[0]), y].mean()
+    return ce
+
+
 def _build_cross_entropy(scale: float):
     def build(rng: np.random.Generator) -> Case:
         N, C = _odd_batch(rng), int(rng.integers(3, 8))
         logits, y = rng.normal(0, scale, size=(N, C)), rng.integers(0, C, size=N)
+        if np.all(y == logits.argmax(axis=1)):  # with large logits every loss would be ~0: a mean and a sum would agree
+            y[0] = int(logits[0].argmin())
         probe = Probe([Call("z", "@tensor", (logits,), {"requires_grad": True}), Call("y", "@tensor", (y,)),
                        Call("loss", "cross_entropy", (Ref("z"), Ref("y"))), Call("b", "@backward", (Ref("loss"),)),
                        Call("gz", "@grad", (Ref("z"),))], outputs=(Ref("loss"), Ref("gz")))
@@ -230,6 +261,7 @@ def _build_cross_entropy(scale: float):
             BugPattern("scaled", _msg(f"La pérdida es {N} veces la esperada: falta el 1/N de la media.",
                                       f"The loss is {N} times the expected one: the mean's 1/N is missing."),
                        data=float(N), output="[0]"),
+            *[BugPattern("matches", CE_WRONG_DIM, data=_ce_answer(_ce_dims(m, d), logits, y)) for m, d in ((0, 0), (1, 0), (0, 1))],
         ]
         return Case(probe, _ce_answer(ref.cross_entropy, logits, y), EXACT,
                     output_names=_names("loss", "logits.grad"), patterns=patterns)
@@ -321,14 +353,18 @@ def build_train_manual(rng: np.random.Generator) -> Case:
                    Call("tm", "train_manual", (Ref("X"), Ref("y"), {k: Ref(k) for k in PARAMS}, lr, epochs, batch_size))],
                   outputs=(Ref("tm"), {k: Ref("tm", k, arg=2) for k in PARAMS}))
     args = (X, y, params, lr, epochs, batch_size)
+    unweighted = _train_manual_answer(bug.train_manual_unweighted, *args)[0]
+    batches = -(-N // batch_size)
     return Case(probe, _train_manual_answer(ref.train_manual, *args), TRAIN,
                 output_names=_names("loss_history", "params"), patterns=[
-                    BugPattern("matches", _msg("La pérdida de cada época es la media de las pérdidas de sus lotes *ponderada "
-                                               "por su tamaño* (loss.item() * len(yb), y al final / N): el último lote es "
-                                               "más corto.",
-                                               "Each epoch's loss is the mean of its batch losses *weighted by batch size* "
-                                               "(loss.item() * len(yb), then / N): the last batch is shorter."),
-                               data=_train_manual_answer(bug.train_manual_unweighted, *args)[0], output="[0]")])
+                    BugPattern("matches", WEIGHTED, data=unweighted, output="[0]"),
+                    BugPattern("matches", WEIGHTED, data=[h * batches / N for h in unweighted], output="[0]")])
+
+
+WEIGHTED = _msg("La pérdida de cada época es la media de las pérdidas de sus lotes *ponderada por su tamaño* "
+                "(loss.item() * len(yb), y al final / N): el último lote es más corto.",
+                "Each epoch's loss is the mean of its batch losses *weighted by batch size* (loss.item() * len(yb), "
+                "then / N): the last batch is shorter.")
 
 
 # -- Part B · q4: the MLP module -------------------------------------------------------------
@@ -370,8 +406,15 @@ def _build_mlp(n: int | None):
         return Case(probe, _module_answer(ref.MLP, state, X, upstream), EXACT,
                     output_names=_names("logits", "x.grad", "grad"),
                     patterns=[BugPattern("matches", NO_RELU, output="[0]",
-                                         data=_module_answer(bug.MLPNoReLU, state, X, upstream)[0])])
+                                         data=_module_answer(bug.MLPNoReLU, state, X, upstream)[0]),
+                              BugPattern("shape", LOGITS_SHAPE, output="[0]")])
     return build
+
+
+LOGITS_SHAPE = _msg("Los logits deben tener forma (N, C): forward aplica fc1 → ReLU → dropout → fc2. ¿Te saltas una capa, "
+                    "o las aplicas en otro orden?",
+                    "The logits must have shape (N, C): forward applies fc1 → ReLU → dropout → fc2. A skipped layer, or "
+                    "layers in another order?")
 
 
 DROPOUT_IN_EVAL = _msg("En modo evaluación (model.eval()) el dropout no debe actuar: usa la capa self.dropout = nn.Dropout(p), "
@@ -382,7 +425,9 @@ DROPOUT_IN_EVAL = _msg("En modo evaluación (model.eval()) el dropout no debe ac
 
 def _judge_eval_dropout(value, case: Case) -> list[Mismatch]:
     mismatches = compare(value, case.expected, case.tolerance, {"": "logits"})
-    return mismatches + _fail(DROPOUT_IN_EVAL["es"], DROPOUT_IN_EVAL["en"]) if mismatches else []
+    if mismatches and all(m.kind == "values" for m in mismatches):  # a wrong shape is not dropout's doing
+        mismatches[0].hints.append(DROPOUT_IN_EVAL)
+    return mismatches
 
 
 def build_mlp_eval_dropout(rng: np.random.Generator) -> Case:
@@ -465,6 +510,12 @@ TRAIN_BUGS = [
 ]
 
 
+UNCHANGED = _msg("Los pesos no cambiaron al entrenar: en cada lote hace falta loss.backward() (calcula los gradientes) y "
+                 "después optimizer.step() (los aplica).",
+                 "The weights did not change while training: every batch needs loss.backward() (computes the "
+                 "gradients) and then optimizer.step() (applies them).")
+
+
 def build_train_epoch(rng: np.random.Generator) -> Case:
     D, H, C = _dims(rng)
     batch_size = int(rng.integers(5, 9))
@@ -479,6 +530,11 @@ def build_train_epoch(rng: np.random.Generator) -> Case:
     for fn, output, message in TRAIN_BUGS:
         losses, final = _run_epochs(state, X, y, batch_size, lr, epochs, fn=fn)
         patterns.append(BugPattern("matches", message, data=tuple(losses) if output == "[0]" else final, output=output))
+        if fn is bug.train_epoch_no_zero_grad:  # the weights never changed: no backward, or no step
+            patterns.append(BugPattern("unchanged", UNCHANGED, data=state, output="[1]"))
+        if fn is bug.train_epoch_unweighted:  # the batch means added up and divided by N: the other way to miss the weights
+            batches = -(-N // batch_size)
+            patterns.append(BugPattern("matches", message, data=tuple(v * batches / N for v in losses), output=output))
     return Case(probe, (tuple(expected[0]), expected[1]), TRAIN, output_names=_names("losses", "state_dict"),
                 patterns=patterns)
 
@@ -563,7 +619,11 @@ def _judge_target(value, case: Case) -> list[Mismatch]:
         return _fail(f"Tras {TARGET['epochs']} épocas con tu MLP y tu train_epoch la exactitud en test es {acc:.1%}; la "
                      f"referencia llega a {ref_acc:.1%} y se pide al menos {want_acc:.1%}.",
                      f"After {TARGET['epochs']} epochs with your MLP and your train_epoch the test accuracy is {acc:.1%}; "
-                     f"the reference reaches {ref_acc:.1%} and at least {want_acc:.1%} is required.")
+                     f"the reference reaches {ref_acc:.1%} and at least {want_acc:.1%} is required.",
+                     _msg("Revisa train_epoch: en cada lote optimizer.zero_grad() (si no, los gradientes se acumulan), "
+                          "loss.backward() y después optimizer.step(); y model.train() al empezar.",
+                          "Check train_epoch: every batch, optimizer.zero_grad() (otherwise the gradients accumulate), "
+                          "loss.backward() and then optimizer.step(); and model.train() at the start."))
     return []
 
 

@@ -157,9 +157,16 @@ STRIDE_IGNORED = _msg("Parece que no usas el stride: la ventana de la salida (i,
                       "H' = (H + 2P − KH) // S + 1.")
 
 
+CONV_SIZE = _msg("La salida no tiene la forma esperada (N, F, H', W'), con H' = (H + 2P − KH) // S + 1 y "
+                 "W' = (W + 2P − KW) // S + 1: revisa el padding P (ceros a cada lado), el stride S y el + 1.",
+                 "The output does not have the expected shape (N, F, H', W'), with H' = (H + 2P − KH) // S + 1 and "
+                 "W' = (W + 2P − KW) // S + 1: check the padding P (zeros on each side), the stride S and the + 1.")
+
+
 def _conv_inputs(rng: np.random.Generator, *, n=None, c=None, f=None, kh=None, kw=None, h=None, w=None):
-    n = n or int(rng.integers(2, 4))
     c = c or int(rng.integers(2, 4))
+    if n is None:  # N != C (2 and 3): the batch and channel axes cannot be mixed up unnoticed
+        n = 5 - c if c in (2, 3) else int(rng.integers(2, 4))
     f = f or int(rng.integers(2, 5))
     kh = kh or int(rng.integers(2, 4))
     kw = kw or int(rng.integers(2, 4))
@@ -189,6 +196,7 @@ def _conv_patterns(x, w, b, stride, padding) -> list[BugPattern]:
     if stride > 1:
         patterns.append(BugPattern("matches", STRIDE_IGNORED,
                                    data=_np(bug.conv2d_stride_ignored(X, W, B, stride, padding)), output="[0]"))
+    patterns.append(BugPattern("shape", CONV_SIZE, output="[0]"))
     return patterns
 
 
@@ -254,6 +262,16 @@ STRIDE_IS_KERNEL = _msg("Usas kernel_size como paso: la ventana (i, j) empieza e
                         "and H' = (H − k) // stride + 1.")
 
 
+POOL_STRIDE_IGNORED = _msg("Parece que no usas el stride: tu ventana avanza de 1 en 1; la ventana (i, j) empieza en la "
+                          "fila i·stride y la columna j·stride.",
+                          "Looks like the stride is ignored: your window moves one step at a time; window (i, j) "
+                          "starts at row i·stride and column j·stride.")
+POOL_SIZE = _msg("La salida no tiene la forma esperada (N, C, H', W'), con H' = (H − k) // stride + 1 y "
+                 "W' = (W − k) // stride + 1 (sin padding: una ventana incompleta se descarta).",
+                 "The output does not have the expected shape (N, C, H', W'), with H' = (H − k) // stride + 1 and "
+                 "W' = (W − k) // stride + 1 (no padding: an incomplete window is dropped).")
+
+
 def _pool_case(rng: np.random.Generator, shape: tuple, kernel_size: int | None, stride: int | None, backward: bool) -> Case:
     x = rng.normal(size=shape)
     kwargs = {k: v for k, v in (("kernel_size", kernel_size), ("stride", stride)) if v is not None}
@@ -264,6 +282,10 @@ def _pool_case(rng: np.random.Generator, shape: tuple, kernel_size: int | None, 
     if k != s:
         patterns.append(BugPattern("matches", STRIDE_IS_KERNEL, data=_np(bug.maxpool2d_stride_is_kernel(_t(x), k, s)),
                                    output="[0]"))
+    if s != 1:
+        patterns.append(BugPattern("matches", POOL_STRIDE_IGNORED, data=_np(ref.maxpool2d_forward(_t(x), k, 1)),
+                                   output="[0]"))
+    patterns.append(BugPattern("shape", POOL_SIZE, output="[0]"))
     steps = [Call("x", "@tensor", (x,), {"requires_grad": backward}),
              Call("out", "maxpool2d_forward", (Ref("x"),), kwargs)]
     if not backward:
@@ -343,12 +365,44 @@ def build_lenet_layers(rng: np.random.Generator) -> Case:
                 patterns=[BugPattern("matches", LENET_PADDING, data=no_padding, output="['conv1']")])
 
 
+def skipped_step_patterns(steps: list[tuple[str, object]], x: np.ndarray, message, *, extra=()) -> list[BugPattern]:
+    """Patterns for a forward that skips one of its ``steps`` (``(name, callable)``, applied in order; ``extra``:
+    more ``(name, steps)`` variants): the output it would give, or, where the shapes no longer fit, the error it
+    would raise. ``message(names)`` says which step(s); variants that raise the same error share one message."""
+    outputs: list[tuple[str, np.ndarray]] = []
+    errors: dict[str, list[str]] = {}
+    variants = [(name, [s for s in steps if s[0] != name]) for name, _ in steps] + list(extra)
+    for name, kept in variants:
+        try:
+            with torch.no_grad():
+                h = _t(x)
+                for _, step in kept:
+                    h = step(h)
+            outputs.append((name, _np(h)))
+        except Exception as exc:  # the same shapes give the student the same error
+            errors.setdefault(str(exc).split("\n")[0], []).append(name)
+    patterns = [BugPattern("matches", message([name]), data=out, output="[0]") for name, out in outputs]
+    patterns += [BugPattern("raises", message(names), data=error) for error, names in errors.items() if len(error) > 20]
+    return patterns
+
+
+def _lenet_skipped(names: list[str]):
+    which = " o ".join(f"`{n}`" for n in names)
+    order = " → ".join(ref.LENET_LAYERS)
+    return _msg(f"Tu forward parece saltarse la capa {which} (o no la aplica en su sitio): aplica las capas en este orden: "
+                f"{order}.",
+                f"Your forward seems to skip the layer {which} (or not to apply it in its place): apply the layers in this "
+                f"order: {order}.")
+
+
 def build_lenet_forward_backward(rng: np.random.Generator) -> Case:
     model, state = _lenet(rng)
     x = _images(rng, int(rng.integers(2, 5)))
     upstream = rng.normal(size=(len(x), 4))
     probe = module_probe("LeNet", (), state, x, upstream=upstream)
-    return Case(probe, reference_run(model, x, upstream=upstream), MODULE, output_names=module_names(True))
+    patterns = skipped_step_patterns(list(model.named_children()), x, _lenet_skipped)
+    return Case(probe, reference_run(model, x, upstream=upstream), MODULE, output_names=module_names(True),
+                patterns=patterns)
 
 
 def build_lenet_shapes(rng: np.random.Generator) -> Case:
@@ -401,6 +455,8 @@ def _residual_case(rng: np.random.Generator, args: tuple, *, mode: str, backward
     if mode == "eval":  # an answer equal to the train-mode output: batch statistics used in eval mode
         found.append(BugPattern("matches", EVAL_USES_BATCH, output="[0]",
                                 data=_forward_only(loaded(ref.Residual(*args), state), x, "train")))
+    found += _residual_skipped(loaded(ref.Residual(*args), state), x, mode)
+    found.append(BugPattern("raises", RESIDUAL_SHAPES, data="must match the size of tensor"))
     upstream = None
     if backward:
         out_shape = (x.shape[0], args[1], *ref.Residual(*args)(_t(x).float()).shape[2:])
@@ -408,6 +464,38 @@ def _residual_case(rng: np.random.Generator, args: tuple, *, mode: str, backward
     expected = reference_run(model, x, mode=mode, upstream=upstream)
     probe = module_probe("Residual", args, state, x, mode=mode, upstream=upstream)
     return Case(probe, expected, MODULE, output_names=module_names(backward), patterns=found)
+
+
+RESIDUAL_SHAPES = _msg("La rama principal y el atajo no tienen la misma forma al sumarlos: las dos convoluciones 3×3 "
+                       "llevan padding=1, conv1 usa stride=strides, y con use_1x1conv=True el atajo pasa por conv3 "
+                       "(1×1, stride=strides) antes de la suma.",
+                       "The main path and the shortcut do not have the same shape when added: both 3×3 convolutions "
+                       "take padding=1, conv1 uses stride=strides, and with use_1x1conv=True the shortcut goes through "
+                       "conv3 (1×1, stride=strides) before the sum.")
+
+
+def _residual_skipped(block: torch.nn.Module, x: np.ndarray, mode: str) -> list[BugPattern]:
+    """The block with one step of its main path skipped (conv1, bn1, the inner ReLU, conv2, bn2)."""
+    block.train(mode == "train")
+    shortcut = block.conv3 if block.conv3 is not None else (lambda t: t)
+    main = [("conv1", block.conv1), ("bn1", block.bn1), ("ReLU", torch.relu), ("conv2", block.conv2), ("bn2", block.bn2)]
+
+    def message(names: list[str]):
+        which = " o ".join(f"`{n}`" for n in names)
+        return _msg(f"Tu bloque parece saltarse {which} en la rama principal: Y = bn2(conv2(ReLU(bn1(conv1(X))))), y el "
+                    "bloque devuelve relu(Y + atajo(X)).",
+                    f"Your block seems to skip {which} in the main path: Y = bn2(conv2(ReLU(bn1(conv1(X))))), and the "
+                    "block returns relu(Y + shortcut(X)).")
+
+    patterns = []
+    for pattern in skipped_step_patterns(main, x, message):
+        if pattern.kind != "matches":
+            continue  # shapes that do not fit: RESIDUAL_SHAPES says it
+        # a main path alone is not the block's output: add the shortcut and the final ReLU
+        with torch.no_grad():
+            out = torch.relu(_t(pattern.data) + shortcut(_t(x)))
+        patterns.append(BugPattern("matches", pattern.message, data=_np(out), output="[0]"))
+    return patterns
 
 
 def build_residual_parameters(rng: np.random.Generator) -> Case:
@@ -466,7 +554,17 @@ def build_resnet_block(rng: np.random.Generator) -> Case:
     model = loaded(model, state)
     x = rng.normal(size=(2, c_in, 6, 6))
     probe = module_probe("resnet_block", (c_in, c_out, 2), state, x)
-    return Case(probe, reference_run(model, x), MODULE, output_names=module_names(False))
+    return Case(probe, reference_run(model, x), MODULE, output_names=module_names(False), patterns=[
+        BugPattern("raises", _msg("Los parámetros de tu etapa no son los prescritos: resnet_block devuelve un "
+                                  "nn.Sequential de exactamente num_residuals bloques Residual (0, 1, ...): ¿falta un "
+                                  "bloque (un range que se queda corto) o sobra alguno?",
+                                  "Your stage's parameters are not the prescribed ones: resnet_block returns an "
+                                  "nn.Sequential of exactly num_residuals Residual blocks (0, 1, ...): a missing block "
+                                  "(a range that stops short) or an extra one?"), data="faltan parámetros"),
+        BugPattern("shape", _msg("La etapa debe reducir a la mitad el alto y el ancho: su primer bloque (salvo con "
+                                 "first_block=True) es Residual(in, out, use_1x1conv=True, strides=2).",
+                                 "The stage must halve the height and width: its first block (unless first_block=True) "
+                                 "is Residual(in, out, use_1x1conv=True, strides=2)."), output="[0]")])
 
 
 def _resnet(rng: np.random.Generator):
@@ -476,19 +574,43 @@ def _resnet(rng: np.random.Generator):
     return loaded(model, state), state, channels
 
 
+def _resnet_skipped(state: dict, channels: tuple, x: np.ndarray, mode: str) -> list[BugPattern]:
+    """The ResNet with one of its steps skipped, or its first convolution without padding."""
+    net = loaded(ref.ResNet(1, 4, channels), state)
+    net.train(mode == "train")
+    steps = [("conv1", net.conv1), ("bn1", net.bn1), ("ReLU", torch.relu), ("layer1", net.layer1),
+             ("layer2", net.layer2), ("layer3", net.layer3), ("pool", net.pool), ("flatten", net.flatten), ("fc", net.fc)]
+    no_padding = [("conv1 sin padding", lambda t: torch.nn.functional.conv2d(t, net.conv1.weight, net.conv1.bias)),
+                  *steps[1:]]
+
+    def message(names: list[str]):
+        if names == ["conv1 sin padding"]:
+            return _msg("conv1 de la ResNet lleva padding=1 (kernel 3×3): así conserva el alto y el ancho de la entrada.",
+                        "The ResNet's conv1 takes padding=1 (3×3 kernel): that keeps the input's height and width.")
+        which = " o ".join(f"`{n}`" for n in names)
+        return _msg(f"Tu ResNet parece saltarse {which}: el orden es conv1 → bn1 → ReLU → layer1 → layer2 → layer3 → "
+                    "pool → flatten → fc.",
+                    f"Your ResNet seems to skip {which}: the order is conv1 → bn1 → ReLU → layer1 → layer2 → layer3 → "
+                    "pool → flatten → fc.")
+
+    return skipped_step_patterns(steps, x, message, extra=[("conv1 sin padding", no_padding)])
+
+
 def build_resnet_train(rng: np.random.Generator) -> Case:
     model, state, channels = _resnet(rng)
     x = _images(rng, 3, size=int(rng.choice([12, 16])))
     upstream = rng.normal(size=(3, 4))
     probe = module_probe("ResNet", (1, 4, channels), state, x, upstream=upstream)
-    return Case(probe, reference_run(model, x, upstream=upstream), MODULE, output_names=module_names(True))
+    return Case(probe, reference_run(model, x, upstream=upstream), MODULE, output_names=module_names(True),
+                patterns=_resnet_skipped(state, channels, x, "train"))
 
 
 def build_resnet_eval(rng: np.random.Generator) -> Case:
     model, state, channels = _resnet(rng)
     x = _images(rng, 2, size=12)
     probe = module_probe("ResNet", (1, 4, channels), state, x, mode="eval")
-    return Case(probe, reference_run(model, x, mode="eval"), MODULE, output_names=module_names(False))
+    return Case(probe, reference_run(model, x, mode="eval"), MODULE, output_names=module_names(False),
+                patterns=_resnet_skipped(state, channels, x, "eval"))
 
 
 def build_count_parameters(rng: np.random.Generator) -> Case:
@@ -528,7 +650,8 @@ def build_evaluate(rng: np.random.Generator) -> Case:
     channels = (int(rng.integers(2, 4)), 4, int(rng.integers(4, 7)))
     model = ref.ResNet(1, 4, channels)
     state = {k: (v.astype(np.float32) if v.dtype == np.float64 else v) for k, v in random_state(model, rng).items()}
-    n, batch_size = int(rng.integers(9, 12)), 4  # the last batch is smaller
+    # the last batch is smaller; batches of 3 and 4 classes: logits.argmax over the wrong dim cannot fit the labels
+    n, batch_size = int(rng.choice([10, 11])), 3
     X = _images(rng, n, size=12).astype(np.float32)
     y = rng.integers(0, 4, size=n).astype(np.int64)
     reference = loaded(ref.ResNet(1, 4, channels), state)  # a float64 copy of the float32 weights
@@ -548,14 +671,26 @@ def build_evaluate(rng: np.random.Generator) -> Case:
                 output_names={"[0]": "(loss, accuracy)", "[0][0]": "loss", "[0][1]": "accuracy", "[1]": "state_dict"},
                 patterns=[BugPattern("matches", EVAL_TRAIN_MODE, data=bad_loss, output="[0][0]"),
                           BugPattern("matches", EVAL_STATS_CHANGED, data=state_arrays(train_mode), output="[1]"),
-                          BugPattern("matches", EVAL_BATCH_MEANS, data=batch_means, output="[0][0]")])
+                          BugPattern("matches", EVAL_BATCH_MEANS, data=batch_means, output="[0][0]"),
+                          BugPattern("matches", EVAL_BATCH_MEANS, output="[0][0]",
+                                     data=batch_means * -(-n // batch_size) / n),
+                          BugPattern("scaled", _msg(f"La pérdida es {n} veces la esperada: es la suma de las pérdidas de "
+                                                    "los ejemplos; divide por el número de ejemplos.",
+                                                    f"The loss is {n} times the expected one: it is the sum of the "
+                                                    "examples' losses; divide by the number of examples."),
+                                     data=float(n), output="[0][0]"),
+                          BugPattern("scaled", _msg("accuracy es el número de aciertos: divide por el número de ejemplos "
+                                                    "(una fracción en [0, 1]).",
+                                                    "accuracy is the number of hits: divide by the number of examples "
+                                                    "(a fraction in [0, 1])."),
+                                     data=float(n), output="[0][1]")])
 
 
 def _judge_training(value, case: Case) -> list[Mismatch]:
     ctx = case.context
 
-    def fail(es: str, en: str) -> list[Mismatch]:
-        return [Mismatch(path="", kind="custom", message=_msg(es, en))]
+    def fail(es: str, en: str, hint: dict[str, str] | None = None) -> list[Mismatch]:
+        return [Mismatch(path="", kind="custom", message=_msg(es, en), hints=[hint] if hint else [])]
 
     if not (isinstance(value, (tuple, list)) and len(value) == 2 and isinstance(value[1], dict)):
         return fail("No pude leer el resultado de train_cnn.", "Could not read train_cnn's result.")
@@ -563,10 +698,13 @@ def _judge_training(value, case: Case) -> list[Mismatch]:
     hist = np.asarray(history, dtype=float) if isinstance(history, (list, tuple, np.ndarray)) else np.array([])
     epochs = ctx["epochs"]
     if hist.ndim != 1 or len(hist) != epochs or not np.all(np.isfinite(hist)):
+        one = abs(hist.size - epochs) == 1
         return fail(f"train_cnn debe devolver una lista con la pérdida media (finita) de cada época ({epochs}); "
                     f"devolvió {hist.size} valores.",
                     f"train_cnn must return a list with the mean (finite) loss of each epoch ({epochs}); "
-                    f"it returned {hist.size} values.")
+                    f"it returned {hist.size} values.",
+                    _msg("¿Un range que se queda corto o se pasa en uno?",
+                         "A range that stops one short or goes one too far?") if one else None)
     model = ref.LeNet()
     try:
         model.load_state_dict({k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
@@ -582,11 +720,27 @@ def _judge_training(value, case: Case) -> list[Mismatch]:
         flat_en = " The loss did not go down across epochs." if not hist[-1] < hist[0] else ""
         return fail(f"Tras {epochs} épocas, tu LeNet acierta el {acc:.1%} de imágenes nuevas; la referencia, con los "
                     f"mismos datos e hiperparámetros, el {ctx['reference_accuracy']:.1%} (se pide al menos {need:.1%})."
-                    f"{flat} Revisa el bucle: optimizer.zero_grad(), loss.backward() y optimizer.step() en cada lote.",
+                    f"{flat}",
                     f"After {epochs} epochs your LeNet gets {acc:.1%} of new images right; the reference, with the "
                     f"same data and hyperparameters, {ctx['reference_accuracy']:.1%} (at least {need:.1%} is required)."
-                    f"{flat_en} Check the loop: optimizer.zero_grad(), loss.backward() and optimizer.step() every batch.")
+                    f"{flat_en}",
+                    _msg("Revisa el bucle: en cada lote, optimizer.zero_grad() (si no, los gradientes se acumulan), "
+                         "loss.backward() y después optimizer.step(); y model.train() al empezar cada época.",
+                         "Check the loop: every batch, optimizer.zero_grad() (otherwise the gradients accumulate), "
+                         "loss.backward() and then optimizer.step(); and model.train() at the start of every epoch."))
+    # the first epoch's mean loss hardly depends on the init or the order (about 0.9 from log 4 = 1.39)
+    first = ctx["reference_history"][0]
+    if not first / HISTORY_FACTOR <= hist[0] <= first * HISTORY_FACTOR:
+        return fail(f"La pérdida media de tu primera época es {hist[0]:.4g}; la de la referencia, {first:.4g}.",
+                    f"Your first epoch's mean loss is {hist[0]:.4g}; the reference's, {first:.4g}.",
+                    _msg("Cada valor del historial es la pérdida *media* por ejemplo de la época (suma "
+                         "loss.item() * len(lote) y divide por el número de ejemplos).",
+                         "Each value of the history is the epoch's *mean* loss per example (add up "
+                         "loss.item() * len(batch) and divide by the number of examples)."))
     return []
+
+
+HISTORY_FACTOR = 3.0  # a correct loop from another init and order: within ±20 % of the reference's first epoch
 
 
 def build_train(rng: np.random.Generator) -> Case:
@@ -600,7 +754,7 @@ def build_train(rng: np.random.Generator) -> Case:
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             model = ref.LeNet()
-            ref.train_cnn(model, X, y, **kwargs)
+            reference_history = ref.train_cnn(model, X, y, **kwargs)
         reference_accuracy = ref.accuracy(model, X_test, y_test)
     finally:
         torch.set_num_threads(threads)
@@ -609,7 +763,7 @@ def build_train(rng: np.random.Generator) -> Case:
                    Call("after", "@state_dict", (Ref("m"),))], outputs=(Ref("hist"), Ref("after")))
     return Case(probe, judge=_judge_training,
                 context={"X_test": X_test, "y_test": y_test, "epochs": TRAIN["epochs"],
-                         "reference_accuracy": reference_accuracy})
+                         "reference_accuracy": reference_accuracy, "reference_history": reference_history})
 
 
 def _check(question: str, name: str, es: str, en: str, build, **kwargs) -> Check:

@@ -77,6 +77,20 @@ def getattr_(obj: Any, name: str) -> Any:
 
 
 @op
+def list_(iterable: Any, limit: int = 10_000) -> list[Any]:
+    """The first ``limit`` items of an iterable (a generator the student wrote), as a list.
+
+    The limit keeps an endless generator from hanging the probe: its answer simply has too many items.
+    """
+    out = []
+    for item in iterable:
+        if len(out) >= limit:
+            break
+        out.append(item)
+    return out
+
+
+@op
 def load_state_dict(module: Any, state: dict[str, Any], dtype: str | None = "float64") -> Any:
     """Load ``state`` (name -> array) into ``module`` by parameter name; explain any mismatch."""
     torch = _torch()
@@ -160,6 +174,12 @@ def sgd(module: Any, lr: float, momentum: float = 0.0) -> Any:
 @op
 def cross_entropy_loss() -> Any:
     return _torch().nn.CrossEntropyLoss()
+
+
+@op
+def dtype(obj: Any) -> str:
+    """The dtype of a tensor or array as text ("torch.bool", "float32"), or its type's name."""
+    return str(getattr(obj, "dtype", type(obj).__name__))
 
 
 @op

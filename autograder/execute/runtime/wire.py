@@ -58,6 +58,10 @@ def _to_array(value: Any) -> np.ndarray | None:
         return np.array(value, copy=True, subok=False)
     torch = _loaded_torch()
     if torch is not None and isinstance(value, torch.Tensor):
+        if value.layout != torch.strided:  # a sparse gradient (nn.Embedding(sparse=True)) travels dense
+            if value.numel() * value.element_size() > MAX_FRAME_BYTES:
+                raise WireError(f"tensor disperso demasiado grande para enviarlo denso ({tuple(value.shape)})")
+            value = value.detach().to_dense()
         return value.detach().to("cpu").resolve_conj().resolve_neg().numpy().copy()
     if isinstance(value, np.generic):
         return np.asarray(value)
