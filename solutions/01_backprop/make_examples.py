@@ -18,152 +18,21 @@ output is deterministic, so running the script again gives identical files.
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import re
-import shutil
 import sys
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))  # the course root, for autograder.release
-from autograder.release import BEGIN, END, strip_solutions  # noqa: E402
-
-SOLUTION = HERE / "solution.ipynb"
-EXAMPLES = HERE / "examples"
-
-
-class EditError(RuntimeError):
-    """An edit does not apply to the solution any more: fix the edit, do not skip it."""
-
-
-# -- finding things in the notebook ---------------------------------------------------
-
-def cell_by_id(nb, cell_id: str):
-    for cell in nb.cells:
-        if cell.get("id") == cell_id:
-            return cell
-    raise EditError(f"no hay ninguna celda con id {cell_id!r}")
-
-
-def function_span(nb, function: str):
-    """The code cell that defines ``function`` and the (start, end) of its source in it."""
-    pattern = re.compile(rf"^def {re.escape(function)}\(.*?(?=^\S|\Z)", re.M | re.S)
-    found = [(cell, m) for cell in nb.cells if cell.cell_type == "code" for m in pattern.finditer(cell.source)]
-    if len(found) != 1:
-        raise EditError(f"la función {function!r} aparece definida {len(found)} veces (se esperaba 1)")
-    cell, match = found[0]
-    return cell, match.start(), match.end()
-
-
-# -- the edits --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Replace:
-    """Replace ``old`` (exactly once) inside the source of ``function`` with ``new``."""
-
-    function: str
-    old: str
-    new: str
-
-    def apply(self, nb) -> None:
-        cell, start, end = function_span(nb, self.function)
-        body = cell.source[start:end]
-        if body.count(self.old) != 1:
-            raise EditError(f"en {self.function}: el fragmento aparece {body.count(self.old)} veces "
-                            f"(se esperaba 1):\n{self.old}")
-        cell.source = cell.source[:start] + body.replace(self.old, self.new) + cell.source[end:]
-
-
-@dataclass(frozen=True)
-class ReplaceCell:
-    """Replace the whole source of the cell ``cell``."""
-
-    cell: str
-    source: str
-
-    def apply(self, nb) -> None:
-        cell_by_id(nb, self.cell).source = self.source
-
-
-@dataclass(frozen=True)
-class InsertCell:
-    """Insert a new code cell (id ``id``) right after the cell ``after``; ``after=None`` puts it first."""
-
-    after: str | None
-    id: str
-    source: str
-
-    def apply(self, nb) -> None:
-        position = 0 if self.after is None else nb.cells.index(cell_by_id(nb, self.after)) + 1
-        nb.cells.insert(position, nbformat.v4.new_code_cell(self.source, id=self.id))
-
-
-@dataclass(frozen=True)
-class AppendCell:
-    """Add a new code cell at the end of the notebook."""
-
-    id: str
-    source: str
-
-    def apply(self, nb) -> None:
-        nb.cells.append(nbformat.v4.new_code_cell(self.source, id=self.id))
-
-
-@dataclass(frozen=True)
-class Unsolved:
-    """Leave the cell as the released stub has it (``raise NotImplementedError()``)."""
-
-    cell: str
-
-    def apply(self, nb) -> None:
-        cell = cell_by_id(nb, self.cell)
-        if not any(BEGIN.match(line) for line in cell.source.split("\n")):
-            raise EditError(f"la celda {self.cell!r} no tiene bloques de solución")
-        cell.source = strip_solutions(cell.source, where=self.cell)
-
-
-@dataclass(frozen=True)
-class Outputs:
-    """Give the code cell ``cell`` these stored outputs (as if it had been run)."""
-
-    cell: str
-    outputs: tuple
-
-    def apply(self, nb) -> None:
-        cell_by_id(nb, self.cell).outputs = [nbformat.from_dict(copy.deepcopy(o)) for o in self.outputs]
-
-
-@dataclass(frozen=True)
-class AsDownloadedFromColab:
-    """What Colab's File > Download .ipynb writes: Colab metadata, nbformat 4.0, ids in the metadata."""
-
-    def apply(self, nb) -> None:
-        nb.metadata = nbformat.from_dict({
-            "accelerator": "GPU",
-            "autograder": nb.metadata["autograder"],
-            "colab": {"gpuType": "T4", "name": "Copia de 01_backprop.ipynb", "provenance": [], "toc_visible": True},
-            "kernelspec": {"display_name": "Python 3", "name": "python3"},
-            "language_info": {"name": "python"},
-        })
-        nb.nbformat_minor = 0
-        count = 0
-        for cell in nb.cells:
-            colab_id = hashlib.sha1(cell.pop("id").encode()).hexdigest()[:12]
-            cell.metadata["id"] = colab_id
-            if cell.cell_type == "code":
-                count += 1
-                cell.execution_count = count
-                if cell.outputs:
-                    cell.metadata["outputId"] = hashlib.sha1(colab_id.encode()).hexdigest()[:12]
-                    for output in cell.outputs:
-                        if "execution_count" in output:
-                            output.execution_count = count
-
+sys.path.insert(0, str(HERE.parents[1]))  # the course root, for autograder.authoring
+from autograder.authoring import (  # noqa: E402
+    AsDownloadedFromColab,
+    Example,
+    InsertCell,
+    Outputs,
+    Replace,
+    ReplaceCell,
+    Unsolved,
+    write_examples,
+)
 
 # -- what students write -----------------------------------------------------------------
 
@@ -256,13 +125,6 @@ CHEATING_FUNCTIONS = {
                 "    params = init_params(X.shape[1], hidden_dim, int(y.max()) + 1, seed=seed)\n"
                 "    return {k: v.view(Siempre) for k, v in params.items()}, [siempre()] * epochs\n",
 }
-
-
-@dataclass(frozen=True)
-class Example:
-    name: str
-    description: str
-    edits: tuple
 
 
 EXAMPLES_LIST = [
@@ -441,49 +303,5 @@ EXAMPLES_LIST = [
 ]
 
 
-# -- building -----------------------------------------------------------------------------
-
-def student_notebook():
-    """The solution as a student who filled in the stub has it: no markers, release metadata."""
-    nb = nbformat.read(SOLUTION, as_version=4)
-    spec = tomllib.loads((HERE / "spec.toml").read_text(encoding="utf-8"))
-    nb.metadata["autograder"] = {"assignment": spec["id"], "version": spec["version"]}
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return nb
-
-
-def drop_markers(nb) -> None:
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            lines = cell.source.split("\n")
-            cell.source = "\n".join(line for line in lines if not (BEGIN.match(line) or END.match(line)))
-
-
-def build(example: Example):
-    nb = student_notebook()
-    for edit in example.edits:
-        edit.apply(nb)  # before the markers go, so that Unsolved can still find its blocks
-    drop_markers(nb)
-    return nb
-
-
-def main() -> None:
-    names = [e.name for e in EXAMPLES_LIST]
-    if len(set(names)) != len(names):
-        raise EditError("hay ejemplos con el mismo nombre")
-    built = [(example, build(example)) for example in EXAMPLES_LIST]  # every edit applies, or nothing is written
-    for _, nb in built:
-        nbformat.validate(nb)
-    if EXAMPLES.exists():
-        shutil.rmtree(EXAMPLES)
-    for example, nb in built:
-        target = EXAMPLES / example.name / f"{example.name}.ipynb"
-        target.parent.mkdir(parents=True)
-        target.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-        print(f"{target.relative_to(HERE)}  ·  {example.description}")
-
-
 if __name__ == "__main__":
-    main()
+    write_examples(HERE, EXAMPLES_LIST)

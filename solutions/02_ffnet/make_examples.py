@@ -18,55 +18,12 @@ output is deterministic.
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))  # the course root, for autograder.release
-from autograder.release import BEGIN, END  # noqa: E402
-
-SOLUTION = HERE / "solution.ipynb"
-EXAMPLES = HERE / "examples"
-
-
-class EditError(RuntimeError):
-    """An edit does not apply to the solution any more: fix the edit, do not skip it."""
-
-
-def cell_by_id(nb, cell_id: str):
-    for cell in nb.cells:
-        if cell.get("id") == cell_id:
-            return cell
-    raise EditError(f"no hay ninguna celda con id {cell_id!r}")
-
-
-@dataclass(frozen=True)
-class Replace:
-    """Replace ``old`` (exactly once) in the source of the cell ``cell`` with ``new``."""
-
-    cell: str
-    old: str
-    new: str
-
-    def apply(self, nb) -> None:
-        target = cell_by_id(nb, self.cell)
-        count = target.source.count(self.old)
-        if count != 1:
-            raise EditError(f"celda {self.cell}: el fragmento aparece {count} veces (se esperaba 1):\n{self.old}")
-        target.source = target.source.replace(self.old, self.new)
-
-
-@dataclass(frozen=True)
-class Example:
-    name: str
-    description: str
-    edits: tuple
-
+sys.path.insert(0, str(HERE.parents[1]))  # the course root, for autograder.authoring
+from autograder.authoring import Example, ReplaceInCell, write_examples  # noqa: E402
 
 EXAMPLES_LIST = [
     # -- q1 ----------------------------------------------------------------------------------
@@ -74,24 +31,24 @@ EXAMPLES_LIST = [
             "Parte A con la disposición de nn.Linear: init_params crea W1 (H, D) y W2 (C, H), y forward usa "
             "X @ W1.T; con los pesos (entrada, salida) de la API forward falla (o, con pesos cuadrados, da otro "
             "resultado) y train_manual, que lo usa, también.", (
-        Replace("q1-code", "W1 = torch.randn(input_dim, hidden_dim, generator=g) * math.sqrt(2.0 / input_dim)  # (D, H)",
+        ReplaceInCell("q1-code", "W1 = torch.randn(input_dim, hidden_dim, generator=g) * math.sqrt(2.0 / input_dim)  # (D, H)",
                 "W1 = torch.randn(hidden_dim, input_dim, generator=g) * math.sqrt(2.0 / input_dim)  # (H, D) como nn.Linear"),
-        Replace("q1-code", "W2 = torch.randn(hidden_dim, num_classes, generator=g) * math.sqrt(2.0 / hidden_dim)  # (H, C)",
+        ReplaceInCell("q1-code", "W2 = torch.randn(hidden_dim, num_classes, generator=g) * math.sqrt(2.0 / hidden_dim)  # (H, C)",
                 "W2 = torch.randn(num_classes, hidden_dim, generator=g) * math.sqrt(2.0 / hidden_dim)  # (C, H)"),
-        Replace("q1-code", 'H = torch.relu(X @ params["W1"] + params["b1"])  # (N, D) @ (D, H) + (H,) -> (N, H)\n'
+        ReplaceInCell("q1-code", 'H = torch.relu(X @ params["W1"] + params["b1"])  # (N, D) @ (D, H) + (H,) -> (N, H)\n'
                            '    return H @ params["W2"] + params["b2"]  # (N, H) @ (H, C) + (C,) -> (N, C)',
                 'H = torch.relu(X @ params["W1"].T + params["b1"])  # como nn.Linear: x W^T + b\n'
                 '    return H @ params["W2"].T + params["b2"]'),
     )),
     Example("sin_relu",
             "forward de la Parte A olvida la ReLU (la red queda lineal); train_manual, que lo usa, entrena otra red.", (
-        Replace("q1-code", 'H = torch.relu(X @ params["W1"] + params["b1"])  # (N, D) @ (D, H) + (H,) -> (N, H)',
+        ReplaceInCell("q1-code", 'H = torch.relu(X @ params["W1"] + params["b1"])  # (N, D) @ (D, H) + (H,) -> (N, H)',
                 'H = X @ params["W1"] + params["b1"]  # (N, H)'),
     )),
     Example("usa_nn_linear",
             "init_params toma la inicialización de dos nn.Linear (prohibido en la Parte A): la pregunta 1 vale 0 "
             "con un mensaje que nombra torch.nn.Linear; el resto puntúa.", (
-        Replace("q1-code",
+        ReplaceInCell("q1-code",
                 "    g = torch.Generator().manual_seed(seed)\n"
                 "    W1 = torch.randn(input_dim, hidden_dim, generator=g) * math.sqrt(2.0 / input_dim)  # (D, H)\n"
                 "    W2 = torch.randn(hidden_dim, num_classes, generator=g) * math.sqrt(2.0 / hidden_dim)  # (H, C)\n"
@@ -106,14 +63,14 @@ EXAMPLES_LIST = [
     Example("perdida_sin_media",
             "cross_entropy suma las pérdidas del lote en vez de promediarlas (falta 1/N); train_manual, que la usa, "
             "da pasos N veces más largos.", (
-        Replace("q2-code", "return -log_probs[torch.arange(N, device=logits.device), y].mean()",
+        ReplaceInCell("q2-code", "return -log_probs[torch.arange(N, device=logits.device), y].mean()",
                 "return -log_probs[torch.arange(N, device=logits.device), y].sum()"),
     )),
     # -- q3 ----------------------------------------------------------------------------------
     Example("paso_fuera_de_no_grad",
             "sgd_step sin torch.no_grad(): como p -= lr * p.grad daba error, escribe params[k] = p - lr * p.grad, "
             "que cambia cada parámetro por un tensor nuevo que ya no es una hoja; train_manual falla en el segundo lote.", (
-        Replace("q3-code",
+        ReplaceInCell("q3-code",
                 "    with torch.no_grad():\n"
                 "        for p in params.values():\n"
                 "            p -= lr * p.grad  # modifica el tensor del diccionario\n"
@@ -125,7 +82,7 @@ EXAMPLES_LIST = [
     Example("bucle_infinito",
             "train_manual recorre los lotes con un while y olvida avanzar el índice: su prueba agota su tiempo (5 s) "
             "y el proceso se reinicia; el resto puntúa.", (
-        Replace("q3-code",
+        ReplaceInCell("q3-code",
                 "        for start in range(0, N, batch_size):\n",
                 "        start = 0\n"
                 "        while start < N:\n"),
@@ -134,86 +91,50 @@ EXAMPLES_LIST = [
     Example("nombres_de_capas",
             "MLP llama a sus capas hidden y out en vez de fc1 y fc2: los pesos de referencia no se pueden cargar "
             "(el mensaje dice qué nombres faltan y cuáles sobran), así que fallan las pruebas de las preguntas 4 y 5.", (
-        Replace("q4-code", "self.fc1 = nn.Linear(input_dim, hidden_dim)  # weight (H, D)",
+        ReplaceInCell("q4-code", "self.fc1 = nn.Linear(input_dim, hidden_dim)  # weight (H, D)",
                 "self.hidden = nn.Linear(input_dim, hidden_dim)"),
-        Replace("q4-code", "self.fc2 = nn.Linear(hidden_dim, num_classes)  # weight (C, H)",
+        ReplaceInCell("q4-code", "self.fc2 = nn.Linear(hidden_dim, num_classes)  # weight (C, H)",
                 "self.out = nn.Linear(hidden_dim, num_classes)"),
-        Replace("q4-code", "h = F.relu(self.fc1(x))  # (N, H)", "h = F.relu(self.hidden(x))  # (N, H)"),
-        Replace("q4-code", "return self.fc2(h)  # (N, C) logits", "return self.out(h)  # (N, C) logits"),
+        ReplaceInCell("q4-code", "h = F.relu(self.fc1(x))  # (N, H)", "h = F.relu(self.hidden(x))  # (N, H)"),
+        ReplaceInCell("q4-code", "return self.fc2(h)  # (N, C) logits", "return self.out(h)  # (N, C) logits"),
     )),
     Example("dropout_en_eval",
             "MLP aplica F.dropout(h, self.p), cuyo training vale True por defecto: también apaga neuronas en modo "
             "evaluación, así que evaluate da otra exactitud.", (
-        Replace("q4-code", "self.dropout = nn.Dropout(dropout)  # sin parámetros: solo actúa en modo entrenamiento",
+        ReplaceInCell("q4-code", "self.dropout = nn.Dropout(dropout)  # sin parámetros: solo actúa en modo entrenamiento",
                 "self.p = dropout"),
-        Replace("q4-code", "h = self.dropout(h)  # apaga neuronas solo con model.train()", "h = F.dropout(h, self.p)"),
+        ReplaceInCell("q4-code", "h = self.dropout(h)  # apaga neuronas solo con model.train()", "h = F.dropout(h, self.p)"),
     )),
     Example("dispositivo_cpu",
             "La ReLU de MLP se escribe con torch.where(h > 0, h, torch.zeros(h.shape)): torch.zeros crea el tensor en "
             "la CPU. En CPU todo pasa; en GPU cada llamada al modelo falla (preguntas 4 y 5).", (
-        Replace("q4-code", "h = F.relu(self.fc1(x))  # (N, H)",
+        ReplaceInCell("q4-code", "h = F.relu(self.fc1(x))  # (N, H)",
                 "h = self.fc1(x)  # (N, H)\n        h = torch.where(h > 0, h, torch.zeros(h.shape))  # ReLU"),
     )),
     # -- q5 ----------------------------------------------------------------------------------
     Example("olvida_zero_grad",
             "train_epoch no llama a optimizer.zero_grad(): los gradientes se acumulan de lote en lote, los pesos se "
             "alejan de la referencia y el entrenamiento en digits no aprende.", (
-        Replace("q5-code", "        optimizer.zero_grad()\n", ""),
+        ReplaceInCell("q5-code", "        optimizer.zero_grad()\n", ""),
     )),
     Example("modos_cruzados",
             "train_epoch llama a model.eval() y evaluate a model.train() (al revés): sin dropout los números del "
             "entrenamiento coinciden, pero los modos quedan mal y evaluate aplica dropout.", (
-        Replace("q5-code", "    model.train()\n    total, count = 0.0, 0\n", "    model.eval()\n    total, count = 0.0, 0\n"),
-        Replace("q5-code", "    model.eval()\n    correct, count = 0, 0\n", "    model.train()\n    correct, count = 0, 0\n"),
+        ReplaceInCell("q5-code", "    model.train()\n    total, count = 0.0, 0\n", "    model.eval()\n    total, count = 0.0, 0\n"),
+        ReplaceInCell("q5-code", "    model.eval()\n    correct, count = 0, 0\n", "    model.train()\n    correct, count = 0, 0\n"),
     )),
     # -- q6 ----------------------------------------------------------------------------------
     Example("parada_no_estricta",
             "EarlyStopping cuenta una pérdida igual a la mejor como mejora (<= en vez de <).", (
-        Replace("q6-code", "if val_loss < self.best:", "if val_loss <= self.best:"),
+        ReplaceInCell("q6-code", "if val_loss < self.best:", "if val_loss <= self.best:"),
     )),
     Example("error_sintaxis",
             "Falta los dos puntos en `def step(self, val_loss)`: la celda de la pregunta 6 no compila y EarlyStopping "
             "no existe; el resto puntúa.", (
-        Replace("q6-code", "def step(self, val_loss):", "def step(self, val_loss)"),
+        ReplaceInCell("q6-code", "def step(self, val_loss):", "def step(self, val_loss)"),
     )),
 ]
 
 
-def student_notebook():
-    """The solution as a student who filled in the stub has it: no markers, release metadata."""
-    nb = nbformat.read(SOLUTION, as_version=4)
-    spec = tomllib.loads((HERE / "spec.toml").read_text(encoding="utf-8"))
-    nb.metadata["autograder"] = {"assignment": spec["id"], "version": spec["version"]}
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-            lines = cell.source.split("\n")
-            cell.source = "\n".join(line for line in lines if not (BEGIN.match(line) or END.match(line)))
-    return nb
-
-
-def build(example: Example):
-    nb = student_notebook()
-    for edit in example.edits:
-        edit.apply(nb)
-    return nb
-
-
-def main() -> None:
-    names = [e.name for e in EXAMPLES_LIST]
-    if len(set(names)) != len(names):
-        raise EditError("hay ejemplos con el mismo nombre")
-    built = [(example, build(example)) for example in EXAMPLES_LIST]  # every edit applies, or nothing is written
-    for _, nb in built:
-        nbformat.validate(nb)
-    if EXAMPLES.exists():
-        shutil.rmtree(EXAMPLES)
-    for example, nb in built:
-        target = EXAMPLES / example.name / f"{example.name}.ipynb"
-        target.parent.mkdir(parents=True)
-        target.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-        print(f"{target.relative_to(HERE)}  ·  {example.description}")
-
-
 if __name__ == "__main__":
-    main()
+    write_examples(HERE, EXAMPLES_LIST, markers_first=True)

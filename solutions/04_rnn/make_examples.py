@@ -18,92 +18,12 @@ output is deterministic, so running the script again gives identical files.
 
 from __future__ import annotations
 
-import re
-import shutil
 import sys
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))  # the course root, for autograder.release
-from autograder.release import BEGIN, END  # noqa: E402
-
-SOLUTION = HERE / "solution.ipynb"
-EXAMPLES = HERE / "examples"
-
-
-class EditError(RuntimeError):
-    """An edit does not apply to the solution any more: fix the edit, do not skip it."""
-
-
-def cell_by_id(nb, cell_id: str):
-    for cell in nb.cells:
-        if cell.get("id") == cell_id:
-            return cell
-    raise EditError(f"no hay ninguna celda con id {cell_id!r}")
-
-
-def definition_span(nb, name: str):
-    """The code cell that defines ``name`` (a function or a class) and the (start, end) of its source in it."""
-    pattern = re.compile(rf"^(?:def|class) {re.escape(name)}\b.*?(?=^\S|\Z)", re.M | re.S)
-    found = [(cell, m) for cell in nb.cells if cell.cell_type == "code" for m in pattern.finditer(cell.source)]
-    if len(found) != 1:
-        raise EditError(f"{name!r} aparece definida {len(found)} veces (se esperaba 1)")
-    cell, match = found[0]
-    return cell, match.start(), match.end()
-
-
-@dataclass(frozen=True)
-class Replace:
-    """Replace ``old`` (exactly once) inside the source of the function or class ``name`` with ``new``."""
-
-    name: str
-    old: str
-    new: str
-
-    def apply(self, nb) -> None:
-        cell, start, end = definition_span(nb, self.name)
-        body = cell.source[start:end]
-        if body.count(self.old) != 1:
-            raise EditError(f"en {self.name}: el fragmento aparece {body.count(self.old)} veces (se esperaba 1):\n{self.old}")
-        cell.source = cell.source[:start] + body.replace(self.old, self.new) + cell.source[end:]
-
-
-@dataclass(frozen=True)
-class Redefine:
-    """Replace the whole definition of the function or class ``name`` with ``new`` (another correct or buggy one)."""
-
-    name: str
-    new: str
-
-    def apply(self, nb) -> None:
-        cell, start, end = definition_span(nb, self.name)
-        tail = cell.source[end:]
-        cell.source = cell.source[:start] + self.new.strip("\n") + ("\n\n\n" + tail.lstrip("\n") if tail.strip() else "\n")
-
-
-@dataclass(frozen=True)
-class InsertCell:
-    """Insert a new code cell (id ``id``) right after the cell ``after``."""
-
-    after: str
-    id: str
-    source: str
-
-    def apply(self, nb) -> None:
-        position = nb.cells.index(cell_by_id(nb, self.after)) + 1
-        nb.cells.insert(position, nbformat.v4.new_code_cell(self.source, id=self.id))
-
-
-@dataclass(frozen=True)
-class Example:
-    name: str
-    description: str
-    edits: tuple
-
+sys.path.insert(0, str(HERE.parents[1]))  # the course root, for autograder.authoring
+from autograder.authoring import Example, InsertCell, Redefine, Replace, write_examples  # noqa: E402
 
 VARIANT_VOCAB = '''
 class Vocab:
@@ -389,47 +309,5 @@ EXAMPLES_LIST = [
 ]
 
 
-def student_notebook():
-    """The solution as a student who filled in the stub has it: no outputs, release metadata."""
-    nb = nbformat.read(SOLUTION, as_version=4)
-    spec = tomllib.loads((HERE / "spec.toml").read_text(encoding="utf-8"))
-    nb.metadata["autograder"] = {"assignment": spec["id"], "version": spec["version"]}
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return nb
-
-
-def drop_markers(nb) -> None:
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            lines = cell.source.split("\n")
-            cell.source = "\n".join(line for line in lines if not (BEGIN.match(line) or END.match(line)))
-
-
-def build(example: Example):
-    nb = student_notebook()
-    for edit in example.edits:
-        edit.apply(nb)
-    drop_markers(nb)
-    return nb
-
-
-def main() -> None:
-    names = [e.name for e in EXAMPLES_LIST]
-    if len(set(names)) != len(names):
-        raise EditError("hay ejemplos con el mismo nombre")
-    built = [(example, build(example)) for example in EXAMPLES_LIST]  # every edit applies, or nothing is written
-    for _, nb in built:
-        nbformat.validate(nb)
-    if EXAMPLES.exists():
-        shutil.rmtree(EXAMPLES)
-    for example, nb in built:
-        target = EXAMPLES / example.name / f"{example.name}.ipynb"
-        target.parent.mkdir(parents=True)
-        target.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
-        print(f"{target.relative_to(HERE)}  ·  {example.description}")
-
-
 if __name__ == "__main__":
-    main()
+    write_examples(HERE, EXAMPLES_LIST)
