@@ -51,6 +51,12 @@ def split_first(user, test_fraction=0.2, seed=0):
     return np.setdiff1d(np.arange(len(user)), test_idx), test_idx
 
 
+def split_fraction_only(user, test_fraction=0.2, seed=0):
+    """Bug: ``int(test_fraction)`` test ratings per user, the fraction never multiplied by n_u: an empty test set."""
+    user = np.asarray(user)
+    return np.arange(len(user)), np.array([], dtype=np.int64)
+
+
 # -- q2 · the model -------------------------------------------------------------------
 
 

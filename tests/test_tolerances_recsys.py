@@ -297,6 +297,19 @@ class MFBiasBuffer(ref.MatrixFactorization):
         self.register_buffer("mu", torch.tensor(float(mu)))
 
 
+def train_mf_no_step(model, R, mask, steps=60, lr=0.05, weight_decay=1e-3, device="cpu"):
+    """A bug: the losses are computed and backpropagated, but optimizer.step() is never called."""
+    model.to(device)
+    R, mask = R.to(device), mask.to(device)
+    history = []
+    for _ in range(steps):
+        model.zero_grad()
+        loss = ref.masked_mse(model.predict_all(), R, mask)
+        loss.backward()
+        history.append(loss.item())
+    return history
+
+
 CASES = [
     # check, [correct namespaces], [(buggy namespace, word its hint or message must contain, or None)]
     ("ratings_matrix", [ns(), ns(ratings_matrix=ratings_matrix_index_put), ns(ratings_matrix=ratings_matrix_loop)],
@@ -307,11 +320,17 @@ CASES = [
                                (ns(split_per_user=bug.split_rounded), "int(test_fraction * n_u)"),
                                (ns(split_per_user=bug.split_first), "al azar")]),
     ("split_per_user_small", SPLIT, [(ns(split_per_user=bug.split_leaky), "Fuga"),
-                                     (ns(split_per_user=bug.split_rounded), "truncado")]),
+                                     (ns(split_per_user=bug.split_rounded), "truncado"),
+                                     (ns(split_per_user=bug.split_fraction_only), "Ningún usuario")]),
     ("mf_parameters", MF, [(ns(MatrixFactorization=MFBiasBuffer), None)]),
     ("mf_init", MF, [(ns(MatrixFactorization=bug.MFDefaultInit), "N(0, 1)")]),
     ("mf_forward", MF, [(ns(MatrixFactorization=bug.MFNoBias), "sesgos"), (ns(MatrixFactorization=bug.MFNoMu), "mu"),
-                        (ns(MatrixFactorization=bug.MFBiasNotSqueezed), "squeeze")]),
+                        (ns(MatrixFactorization=bug.MFBiasNotSqueezed), "squeeze"),
+                        (ns(MatrixFactorization=bug.MFNoUserBias), "sesgo del usuario"),
+                        (ns(MatrixFactorization=bug.MFNoItemBias), "sesgo del ítem"),
+                        (ns(MatrixFactorization=bug.MFUserIndexAsBias), "índice del usuario"),
+                        (ns(MatrixFactorization=bug.MFItemIndexAsBias), "índice del ítem"),
+                        (ns(MatrixFactorization=bug.MFDotMean), "no su media")]),
     ("mf_predict_all", MF, [(ns(MatrixFactorization=bug.MFNoBias), "sesgos"), (ns(MatrixFactorization=bug.MFNoMu), "mu")]),
     ("masked_mse", MSE, [(ns(masked_mse=bug.masked_mse_all_entries), "todas"),
                          (ns(masked_mse=bug.masked_mse_sum), "media"),
@@ -323,13 +342,16 @@ CASES = [
      [(ns(rmse=bug.rmse_no_sqrt), "raíz"), (ns(rmse=bug.rmse_all_entries), "todas")]),
     ("train_mf_steps", TRAIN, [(ns(train_mf=bug.train_mf_no_weight_decay), "weight_decay"),
                                (ns(train_mf=bug.train_mf_no_zero_grad), "zero_grad"),
-                               (ns(train_mf=bug.train_mf_all_entries), "masked_mse")]),
+                               (ns(train_mf=bug.train_mf_all_entries), "masked_mse"),
+                               (ns(train_mf=train_mf_no_step), "optimizer.step()")]),
     ("bpr_loss", BPR, [(ns(bpr_loss=bug.bpr_loss_swapped), "signo"), (ns(bpr_loss=bug.bpr_loss_sum), "media")]),
     ("bpr_loss_large", BPR, [(ns(bpr_loss=bug.bpr_loss_naive), "logsigmoid")]),
     ("sample_negatives", NEG, [(ns(sample_negatives=bug.sample_negatives_any), "positivos"),
                                (ns(sample_negatives=sample_negatives_first), "aleatorios"),
                                (ns(sample_negatives=sample_negatives_skewed), "uniformes")]),
-    ("hit_rate", HIT + [ns(hit_rate_at_k=hit_rate_topk)], [(ns(hit_rate_at_k=bug.hit_rate_strict), "uno en k")]),
+    ("hit_rate", HIT + [ns(hit_rate_at_k=hit_rate_topk)], [(ns(hit_rate_at_k=bug.hit_rate_strict), "uno en k"),
+                                                          (ns(hit_rate_at_k=bug.hit_rate_strictly_ahead), ">="),
+                                                          (ns(hit_rate_at_k=bug.hit_rate_over_users), "dim=1")]),
     ("hit_rate_ties", HIT, [(ns(hit_rate_at_k=bug.hit_rate_optimistic), "empates"),
                             (ns(hit_rate_at_k=bug.hit_rate_strict), "uno en k"),
                             (ns(hit_rate_at_k=hit_rate_topk), None)]),
@@ -337,7 +359,7 @@ CASES = [
     ("ndcg", NDCG, [(ns(ndcg_at_k=bug.ndcg_strict), "uno en k"), (ns(ndcg_at_k=bug.ndcg_shifted), "rank + 2"),
                     (ns(ndcg_at_k=bug.ndcg_natural_log), "log2"), (ns(ndcg_at_k=bug.ndcg_log_rank), "Infinito")]),
     ("ndcg_ties", NDCG, [(ns(ndcg_at_k=bug.ndcg_optimistic), "empates")]),
-    ("ndcg_exclude", NDCG, [(ns(ndcg_at_k=bug.ndcg_no_exclude), "exclude")]),
+    ("ndcg_exclude", NDCG, [(ns(ndcg_at_k=bug.ndcg_no_exclude), "exclude"), (ns(ndcg_at_k=bug.ndcg_over_users), None)]),
 ]
 
 

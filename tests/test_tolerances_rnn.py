@@ -417,6 +417,43 @@ class GRUFloat32State(ref.GRU):
         return ref.GRU.forward(self, inputs, H)
 
 
+def predict_past_prefix(model, prefix, num_preds, vocab, device="cpu"):
+    """``i <= len(prefix) - 1``: the warm-up reads prefix[len(prefix)] (an IndexError)."""
+    state, outputs = None, [vocab[prefix[0]]]
+    with torch.no_grad():
+        for i in range(len(prefix) + num_preds - 1):
+            logits, state = model(torch.tensor([[outputs[-1]]], device=device), state)
+            outputs.append(vocab[prefix[i + 1]] if i <= len(prefix) - 1 else int(logits[0, -1].argmax()))
+    return "".join(vocab.idx_to_token[i] for i in outputs)
+
+
+def train_epoch_no_step(model, batches, optimizer, theta=1.0, device="cpu"):
+    """Gradients computed and clipped, optimizer.step() never called: the weights never change."""
+    state, total_loss, total_tokens = None, 0.0, 0
+    for X, Y in batches:
+        if state is not None:
+            state = state.detach()
+        logits, state = model(X.to(device), state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.to(device).reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        ref.clip_gradients(model.parameters(), theta)
+        total_loss += loss.item() * Y.numel()
+        total_tokens += Y.numel()
+    return math.exp(total_loss / total_tokens)
+
+
+def train_epoch_no_backward(model, batches, optimizer, theta=1.0, device="cpu"):
+    """No loss.backward(): clip_gradients gets no gradient at all (and raises on its empty sum)."""
+    state = None
+    for X, _ in batches:
+        _, state = model(X.to(device), state)
+        optimizer.zero_grad()
+        ref.clip_gradients(model.parameters(), theta)
+        optimizer.step()
+    return 1.0
+
+
 def perplexity_classes_dim1(logits, Y):
     return math.exp(F.cross_entropy(logits, Y).item())
 
@@ -465,7 +502,8 @@ CASES = [
                              (ns(seq_data_iter_sequential=bug.seq_iter_shift_two), "dos tokens")]),
     ("seq_iter_shapes", SEQ, [(ns(seq_data_iter_sequential=bug.seq_iter_shift_two), "dos tokens"),
                               (ns(seq_data_iter_sequential=bug.seq_iter_consecutive_rows), "partición secuencial")]),
-    ("seq_iter_continuity", SEQ, [(ns(seq_data_iter_sequential=bug.seq_iter_consecutive_rows), "partición secuencial")]),
+    ("seq_iter_continuity", SEQ, [(ns(seq_data_iter_sequential=bug.seq_iter_consecutive_rows), "partición secuencial"),
+                                  (ns(seq_data_iter_sequential=bug.seq_iter_few_tokens), "tamaño del lote")]),
     ("rnn_cell", CELL, [(ns(rnn_cell_forward=bug.rnn_cell_no_tanh), "tanh"),
                         (ns(rnn_cell_forward=bug.rnn_cell_W_hh_transposed), "traspuesta")]),
     ("rnn_cell_batch1", CELL, [(ns(rnn_cell_forward=bug.rnn_cell_no_bias), "sesgo")]),
@@ -475,15 +513,18 @@ CASES = [
     ("rnn_forward", RNN, [(ns(RNNScratch=rnn_using(bug.rnn_cell_relu)), None), (ns(RNNScratch=RNNFloat32), "dtype"),
                           (ns(RNNScratch=RNNTimeMajor), None)]),
     ("rnn_no_state", RNN, [(ns(RNNScratch=bug.RNNNoRecurrence), "no pasa de un paso"),
+                           (ns(RNNScratch=bug.RNNNoOutputBias), "b_q"),
                            (ns(RNNScratch=RNNTimeMajor), "(T, B, V)")]),
     ("rnn_square", RNN, [(ns(RNNScratch=bug.RNNBatchAxis), "eje del lote"), (ns(RNNScratch=RNNTimeMajor), "(T, B, V)")]),
     ("rnn_single_step", RNN, [(ns(RNNScratch=rnn_using(bug.rnn_cell_no_tanh)), None), (ns(RNNScratch=RNNFloat32), "dtype")]),
     ("clip_large", CLIP, [(ns(clip_gradients=bug.clip_per_parameter), "global"),
                           (ns(clip_gradients=bug.clip_no_sqrt), "raíz"), (ns(clip_gradients=bug.clip_by_value), "valor"),
-                          (ns(clip_gradients=lambda params, theta: 0.0), None)]),
+                          (ns(clip_gradients=lambda params, theta: 0.0), None),
+                          (ns(clip_gradients=bug.clip_mean_of_squares), "media de los cuadrados")]),
     ("clip_small", CLIP, [(ns(clip_gradients=bug.clip_always), "no se tocan")]),
     ("clip_norm", CLIP, [(ns(clip_gradients=clip_no_return), "return"), (ns(clip_gradients=clip_norm_after), "antes"),
-                         (ns(clip_gradients=bug.clip_no_sqrt), None)]),
+                         (ns(clip_gradients=bug.clip_no_sqrt), None),
+                         (ns(clip_gradients=bug.clip_mean_of_squares), "media de los cuadrados")]),
     ("perplexity", PPL, [(ns(perplexity=bug.perplexity_no_exp), "exponencial"),
                          (ns(perplexity=bug.perplexity_mean_of_rows), "todas"),
                          (ns(perplexity=perplexity_classes_dim1), "reshape(-1, V)")]),
@@ -492,36 +533,47 @@ CASES = [
     ("perplexity_square", PPL, [(ns(perplexity=perplexity_classes_dim1), "reshape(-1, V)")]),
     ("predict", PREDICT, [(ns(predict=bug.predict_no_warmup), "calienta"),
                           (ns(predict=bug.predict_state_reset), "no pasa de un paso"),
-                          (ns(predict=bug.predict_without_prefix), "seguido")]),
+                          (ns(predict=bug.predict_without_prefix), "seguido"),
+                          (ns(predict=bug.predict_one_short), "off-by-one"), (ns(predict=predict_past_prefix), "estricta")]),
     ("predict_long", PREDICT, [(ns(predict=bug.predict_no_warmup), "calienta"), (ns(Vocab=bug.VocabSorted), None)]),
     ("predict_edge", PREDICT, [(ns(predict=bug.predict_without_prefix), "seguido")]),
     ("gru_parameters", GRU, [(ns(GRU=GRUBiasBuffer), None)]),
     ("gru_forward", GRU, [(ns(GRU=bug.GRUResetBeforeProduct), "nn.GRUCell"), (ns(GRU=bug.GRUUpdateSwapped), "1 − Z"),
-                          (ns(GRU=bug.GRUGatesSwapped), "cruzado"), (ns(GRU=bug.GRUNoReset), "reinicio")]),
+                          (ns(GRU=bug.GRUGatesSwapped), "cruzado"), (ns(GRU=bug.GRUNoReset), "reinicio"),
+                          (ns(GRU=bug.GRUNoBiasZ), "sesgo b_z"), (ns(GRU=bug.GRUNoBiasR), "sesgo b_r"),
+                          (ns(GRU=bug.GRUNoBiasH), "sesgo b_h"), (ns(GRU=bug.GRUWhzTransposed), "W_hz traspuesta"),
+                          (ns(GRU=bug.GRUWhrTransposed), "W_hr traspuesta"),
+                          (ns(GRU=bug.GRUWhhTransposed), "W_hh traspuesta")]),
     ("gru_no_state", GRU, [(ns(GRU=bug.GRUResetBeforeProduct), "nn.GRUCell"), (ns(GRU=GRUFloat32State), "dtype")]),
     ("gru_vs_grucell", GRU, [(ns(GRU=bug.GRUResetBeforeProduct), "nn.GRUCell"), (ns(GRU=bug.GRUUpdateSwapped), "1 − Z")]),
-    ("gru_square", GRU, [(ns(GRU=bug.GRUBatchAxis), "recorre el lote")]),
+    ("gru_square", GRU, [(ns(GRU=bug.GRUBatchAxis), "recorre el lote"), (ns(GRU=bug.GRUNoBiasZ), "sesgo b_z")]),
     ("attention_basic", ATTENTION, [(ns(scaled_dot_product_attention=bug.sdpa_scale_d), "√d"),
                                     (ns(scaled_dot_product_attention=bug.sdpa_no_scale), "√d"),
-                                    (ns(scaled_dot_product_attention=bug.sdpa_softmax_queries), "dim=-1")]),
+                                    (ns(scaled_dot_product_attention=bug.sdpa_softmax_queries), "dim=-1"),
+                                    (ns(scaled_dot_product_attention=bug.sdpa_softmax_batch), "dim=-1")]),
     ("attention_backward", ATTENTION, [(ns(scaled_dot_product_attention=bug.sdpa_scale_d), "√d")]),
     ("attention_padding", ATTENTION, [(ns(scaled_dot_product_attention=bug.sdpa_mask_inverted), "invertido"),
                                       (ns(scaled_dot_product_attention=bug.sdpa_mask_zero), "exp(0)"),
                                       (ns(scaled_dot_product_attention=bug.sdpa_mask_after_softmax), "después de la softmax"),
-                                      (ns(scaled_dot_product_attention=bug.sdpa_softmax_queries), "dim=-1")]),
+                                      (ns(scaled_dot_product_attention=bug.sdpa_softmax_queries), "dim=-1"),
+                                      (ns(scaled_dot_product_attention=bug.sdpa_mask_ignored), "Ignoras la máscara")]),
     ("attention_causal", ATTENTION, [(ns(scaled_dot_product_attention=bug.sdpa_mask_zero), "exp(0)"),
                                      (ns(scaled_dot_product_attention=bug.sdpa_mask_after_softmax), "después de la softmax"),
                                      (ns(scaled_dot_product_attention=bug.sdpa_scale_d), "√d")]),
-    ("attention_single_query", ATTENTION, [(ns(scaled_dot_product_attention=bug.sdpa_mask_zero), "exp(0)")]),
+    ("attention_single_query", ATTENTION, [(ns(scaled_dot_product_attention=bug.sdpa_mask_zero), "exp(0)"),
+                                           (ns(scaled_dot_product_attention=bug.sdpa_mask_ignored), "Ignoras la máscara")]),
     ("causal_mask", [ns(), ns(causal_mask=causal_arange)], [(ns(causal_mask=bug.causal_mask_strict), "diagonal"),
                                                             (ns(causal_mask=bug.causal_mask_upper), "futuro")]),
-    ("padding_mask", [ns(), ns(padding_mask=padding_expand)], [(ns(padding_mask=bug.padding_mask_inclusive), "de más"),
+    ("padding_mask", [ns(), ns(padding_mask=padding_expand)], [(ns(padding_mask=bug.padding_mask_inclusive), "estricta"),
                                                                (ns(padding_mask=bug.padding_mask_2d), "(B, 1, num_keys)")]),
     ("train_epoch", TRAIN, [(ns(train_epoch=bug.train_epoch_state_reset), "vuelve a cero"),
                             (ns(train_epoch=bug.train_epoch_no_clip), "recortas"),
                             (ns(train_epoch=bug.train_epoch_no_zero_grad), "zero_grad"),
                             (ns(train_epoch=bug.train_epoch_mean_of_ppl), "media de las perplejidades"),
-                            (ns(train_epoch=train_epoch_no_detach), "detach")]),
+                            (ns(train_epoch=train_epoch_no_detach), "detach"),
+                            (ns(train_epoch=bug.train_epoch_unweighted), "pondera"),
+                            (ns(train_epoch=train_epoch_no_step), "optimizer.step()"),
+                            (ns(train_epoch=train_epoch_no_backward), "loss.backward()")]),
     ("train_epoch_odd", TRAIN, [(ns(train_epoch=bug.train_epoch_state_reset), "vuelve a cero"),
                                 (ns(train_epoch=train_epoch_no_detach), "detach")]),
 ]

@@ -1101,10 +1101,11 @@ TRAIN_UNWEIGHTED = _msg("Sumas las pérdidas de los lotes tal cual y divides por
                         "and dividing by the total.")
 TRAIN_NO_STEP = _msg("Los pesos no cambiaron: ¿falta optimizer.step() después de loss.backward() y clip_gradients?",
                      "The weights did not change: is optimizer.step() missing after loss.backward() and clip_gradients?")
-TRAIN_NO_BACKWARD = _msg("clip_gradients no encontró ningún gradiente (la suma de una lista vacía es el entero 0): "
-                         "¿falta loss.backward() antes de recortar?",
-                         "clip_gradients found no gradient at all (the sum of an empty list is the integer 0): is "
-                         "loss.backward() missing before clipping?")
+TRAIN_NO_BACKWARD = _msg("clip_gradients sumó una lista vacía (el entero 0, no un tensor): ¿ningún parámetro tenía "
+                         "gradiente porque falta loss.backward() antes de recortar, o le pasas un iterador ya agotado?",
+                         "clip_gradients added up an empty list (the integer 0, not a tensor): did no parameter have a "
+                         "gradient because loss.backward() is missing before clipping, or do you pass it an iterator "
+                         "already used up?")
 TRAIN_BUGS = ((bug.train_epoch_state_reset, TRAIN_STATE_RESET, "[1]"), (bug.train_epoch_no_clip, TRAIN_NO_CLIP, "[1]"),
               (bug.train_epoch_no_zero_grad, TRAIN_NO_ZERO_GRAD, "[1]"), (bug.train_epoch_mean_of_ppl, TRAIN_MEAN_PPL, "[0]"),
               (bug.train_epoch_unweighted, TRAIN_UNWEIGHTED, "[0]"))
