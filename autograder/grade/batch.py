@@ -18,6 +18,7 @@ starts a new sandbox for every submission and every restart instead.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import queue
@@ -61,6 +62,8 @@ class BatchOptions:
 
 @dataclass
 class BatchSummary:
+    """What a batch did: its info, a compact copy of each result graded now, and who was skipped."""
+
     info: BatchInfo
     graded: list[SubmissionResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -100,6 +103,18 @@ def _is_current(submission: Submission, recorded: dict, info: BatchInfo, same_ba
     return tuple(known) == (file_digest(submission.path), info.assignment_version, info.grader_version)
 
 
+def _compact(result: SubmissionResult) -> SubmissionResult:
+    """What the batch summary keeps of a stored result: scores and statuses, not the texts.
+
+    Messages, hints and cell errors are in the gradebook and the feedback already; keeping them
+    for every student would make a batch's memory grow with the class.
+    """
+    return dataclasses.replace(
+        result,
+        checks=[dataclasses.replace(c, message="", hint="", description="", tolerance="") for c in result.checks],
+        cells=[dataclasses.replace(c, message="", defined=[]) for c in result.cells])
+
+
 ProgressHook = Callable[[SubmissionResult, int, int], None]
 
 
@@ -137,7 +152,7 @@ def grade_batch(spec: AssignmentSpec, submissions_dir: Path, out: Path, options:
                     result.message = (INSECURE_WARNING + " " + result.message).strip()
                 gradebook.save(result, info)
                 write_feedback(out, result, info, titles, options.lang)
-                summary.graded.append(result)
+                summary.graded.append(_compact(result))
                 if progress is not None:
                     progress(result, len(summary.graded), len(todo))
             export_gradebook(gradebook, out)
