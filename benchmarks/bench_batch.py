@@ -1,6 +1,6 @@
 """Batch grading benchmark: ours (warm pool, --jobs 1 / all cores; no pool) against nbgrader and Otter.
 
-One command (about 40 minutes on a 2-core machine, most of it spent by the peers)::
+One command (about 65 minutes on a 2-core machine, nearly all of it spent by the peers)::
 
     .venv/bin/python benchmarks/bench_batch.py
 

@@ -71,3 +71,22 @@ def graded_demo(tmp_path_factory, sandbox_mode):
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--quiet", "--course", str(ROOT), "--jobs", "2"])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Tiny tensors: one thread is faster than two fighting over a busy CI machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def one_torch_thread_seeded(one_torch_thread):
+    """One thread, and torch's global generator reset, for tests that draw from it."""
+    import torch
+
+    torch.manual_seed(0)

@@ -5,20 +5,15 @@ from __future__ import annotations
 import ast
 import json
 import re
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # reference_impl is never installed (instructor-only): import it from the checkout
-    sys.path.insert(0, str(ROOT))
-
-from autograder.data import make_moons, make_spirals  # noqa: E402
-from reference_impl import backprop as ref  # noqa: E402
-from reference_impl import backprop_bugs as bugs  # noqa: E402
+from autograder.data import make_moons, make_spirals
+from conftest import ROOT
+from reference_impl import backprop as ref
+from reference_impl import backprop_bugs as bugs
 
 NOTEBOOK = ROOT / "solutions" / "01_backprop" / "solution.ipynb"
 

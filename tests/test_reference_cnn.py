@@ -5,34 +5,23 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # reference_impl is never installed (instructor-only): import it from the checkout
-    sys.path.insert(0, str(ROOT))
-
-from autograder.data.shapes import CLASSES, make_shapes  # noqa: E402
-from autograder.release import BEGIN, END  # noqa: E402
-from reference_impl import cnn as ref  # noqa: E402
-from reference_impl import cnn_bugs as bug  # noqa: E402
+from autograder.data.shapes import CLASSES, make_shapes
+from autograder.release import BEGIN, END
+from conftest import ROOT
+from reference_impl import cnn as ref
+from reference_impl import cnn_bugs as bug
 
 NOTEBOOK = ROOT / "solutions" / "03_cnn" / "solution.ipynb"
 SKIP = "skip-grading"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_seeded")
 
 
 def naive_conv(x, w, b, stride, padding):

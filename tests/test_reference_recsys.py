@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # reference_impl is never installed (instructor-only): import it from the checkout
-    sys.path.insert(0, str(ROOT))
-
-from autograder.data.ratings import Ratings, load_movielens, make_ratings  # noqa: E402
-from reference_impl import recsys as ref  # noqa: E402
-from reference_impl import recsys_bugs as bug  # noqa: E402
+from autograder.data.ratings import Ratings, load_movielens, make_ratings
+from reference_impl import recsys as ref
+from reference_impl import recsys_bugs as bug
 
 
 @pytest.fixture(autouse=True)

@@ -6,34 +6,23 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # reference_impl is never installed (instructor-only): import it from the checkout
-    sys.path.insert(0, str(ROOT))
-
-from autograder.data.names import NAMES, load_text, make_names_text, normalise  # noqa: E402
-from autograder.release import BEGIN, END  # noqa: E402
-from reference_impl import rnn as ref  # noqa: E402
-from reference_impl import rnn_bugs as bug  # noqa: E402
+from autograder.data.names import NAMES, load_text, make_names_text, normalise
+from autograder.release import BEGIN, END
+from conftest import ROOT
+from reference_impl import rnn as ref
+from reference_impl import rnn_bugs as bug
 
 NOTEBOOK = ROOT / "solutions" / "04_rnn" / "solution.ipynb"
 SKIP = "skip-grading"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread_seeded")
 
 
 # ------------------------------------------------------------------------ q1, q2

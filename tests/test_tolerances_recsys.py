@@ -12,8 +12,6 @@ vs ``torch.multinomial``, counting ranks with a loop vs with tensors, Adam's
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,15 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # reference_impl is never installed (instructor-only): import it from the checkout
-    sys.path.insert(0, str(ROOT))
-
-from autograder.execute.runtime import runner, wire  # noqa: E402
-from autograder.grade.cases import check_rng, probe_message  # noqa: E402
-from autograder.grade.submission import judge_value  # noqa: E402
-from reference_impl import recsys as ref  # noqa: E402
-from reference_impl import recsys_bugs as bug  # noqa: E402
+from autograder.execute.runtime import runner, wire
+from autograder.grade.cases import check_rng, probe_message
+from autograder.grade.submission import judge_value
+from reference_impl import recsys as ref
+from reference_impl import recsys_bugs as bug
 
 SEEDS = [0, 1, 2]
 
@@ -39,12 +33,7 @@ def recsys(course):
     return course.spec("05_recsys")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- correct variants -----------------------------------------------------------------------
