@@ -15,9 +15,26 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+# Batch slots grade in threads, and CPython 3.11's AST constructor keeps its recursion depth in
+# state shared by the whole interpreter (python/cpython#106905): in a threaded program a parse can
+# fail with "SystemError: AST constructor recursion depth mismatch". Every parse of the trusted
+# process goes through this lock, and a parse that still trips over it is tried once more (the
+# depth is reset at the start of each parse). Parsing a notebook takes milliseconds.
+PARSE_LOCK = threading.Lock()
+
+
+def parse(source: str) -> ast.Module:
+    """``ast.parse`` that is safe to call from several threads."""
+    with PARSE_LOCK:
+        try:
+            return ast.parse(source)
+        except SystemError:
+            return ast.parse(source)
 
 
 @lru_cache(maxsize=1)
@@ -30,7 +47,8 @@ def _transformer():  # imported lazily: only the grader needs IPython
 def to_python(source: str) -> str:
     """The cell as plain Python (IPython magics become ``get_ipython()`` calls)."""
     try:
-        return _transformer().transform_cell(source)
+        with PARSE_LOCK:  # one shared transformer, which parses too
+            return _transformer().transform_cell(source)
     except Exception:  # a cell IPython itself cannot parse: let the interpreter report it
         return source
 
@@ -100,7 +118,7 @@ def analyse(cells: list[tuple[int, str]], forbidden: Iterable[str]) -> CodeFacts
     trees: list[tuple[int, ast.Module]] = []
     for index, source in cells:
         try:
-            trees.append((index, ast.parse(source)))
+            trees.append((index, parse(source)))
         except SyntaxError:  # the sandbox reports it as that cell's error; remember what it meant to define
             for match in re.finditer(r"^(?:async\s+)?(?:def|class)\s+(\w+)", source, flags=re.M):
                 facts.unparsed.setdefault(match.group(1), index)
