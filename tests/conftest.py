@@ -90,3 +90,20 @@ def one_torch_thread_seeded(one_torch_thread):
     import torch
 
     torch.manual_seed(0)
+
+
+def cell_source(cell) -> str:
+    """A notebook cell's source as one string (stored as a list of lines or as one string)."""
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def run_graded_cells(notebook: dict) -> dict:
+    """Run a solved notebook's graded cells here (not its skip-grading cells; the self-check is a no-op)."""
+    namespace: dict = {"__name__": "__main__"}
+    for cell in notebook["cells"]:
+        source = cell_source(cell)
+        if cell["cell_type"] != "code" or "skip-grading" in cell["metadata"].get("tags", []) or source.startswith("check"):
+            continue
+        source = source.replace("from autograder import check, check_all", "check = check_all = None")
+        exec(compile(source, "<celda>", "exec"), namespace)
+    return namespace

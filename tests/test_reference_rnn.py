@@ -14,7 +14,8 @@ from torch import nn
 
 from autograder.data.names import NAMES, load_text, make_names_text, normalise
 from autograder.release import BEGIN, END
-from conftest import ROOT
+from conftest import ROOT, run_graded_cells
+from conftest import cell_source as _source
 from reference_impl import rnn as ref
 from reference_impl import rnn_bugs as bug
 
@@ -335,21 +336,9 @@ def notebook():
     return json.loads(NOTEBOOK.read_text(encoding="utf-8"))
 
 
-def _source(cell) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
 @pytest.fixture(scope="module")
 def solution_namespace(notebook):
-    """The notebook's graded cells, run here (the self-check replaced by a no-op)."""
-    namespace: dict = {"__name__": "__main__"}
-    for cell in notebook["cells"]:
-        source = _source(cell)
-        if cell["cell_type"] != "code" or SKIP in cell["metadata"].get("tags", []) or source.startswith("check"):
-            continue
-        source = source.replace("from autograder import check, check_all", "check = check_all = None")
-        exec(compile(source, "<celda>", "exec"), namespace)
-    return namespace
+    return run_graded_cells(notebook)
 
 
 def test_notebook_structure(notebook):
